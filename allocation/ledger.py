@@ -1,0 +1,132 @@
+"""The small ledger interface the allocation core decides on and commits through.
+
+Two implementations: `MemoryLedger` here (replay and simulation) and the database ledger
+in `data.stock_ledger` (the live service). Both raise `InsufficientStock` and write nothing
+when any item of an all-or-nothing reservation cannot be had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from data.errors import InsufficientStock, InvalidQuantity, UnknownReference
+
+__all__ = ["InsufficientStock", "Ledger", "MemoryLedger", "ReserveItem"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveItem:
+    """Reserve `qty` units of `sku` at `node` (codes) for an order line."""
+
+    node: str
+    sku: str
+    qty: int
+    reference: str | None = None
+
+
+class Ledger(Protocol):
+    """What the allocation core needs from stock: read ATP, reserve atomically, release."""
+
+    node_codes: Sequence[str]
+
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """Available-to-promise (>= 0), int64 array of shape (len(node_codes), len(skus))."""
+        ...
+
+    def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
+        """Reserve every item or none (raise InsufficientStock); return reservation ids."""
+        ...
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Give reserved units back to ATP."""
+        ...
+
+
+class MemoryLedger:
+    """An in-memory ledger over dense arrays, for replay and simulation."""
+
+    def __init__(
+        self,
+        node_codes: Sequence[str],
+        sku_codes: Sequence[str],
+        on_hand: np.ndarray,
+        safety_stock: np.ndarray | None = None,
+    ) -> None:
+        self.node_codes = list(node_codes)
+        self.sku_codes = list(sku_codes)
+        self.node_index = {c: i for i, c in enumerate(self.node_codes)}
+        self.sku_index = {c: j for j, c in enumerate(self.sku_codes)}
+        shape = (len(self.node_codes), len(self.sku_codes))
+        self.on_hand = np.array(on_hand, dtype=np.int64).reshape(shape)
+        self.reserved = np.zeros(shape, dtype=np.int64)
+        self.safety = (
+            np.zeros(shape, dtype=np.int64)
+            if safety_stock is None
+            else np.array(safety_stock, dtype=np.int64).reshape(shape)
+        )
+        if (self.on_hand < 0).any() or (self.safety < 0).any():
+            raise InvalidQuantity("expected on_hand >= 0 and safety_stock >= 0")
+        self._reservations: dict[int, tuple[int, int, int]] = {}
+        self._next_id = 1
+
+    def _sku_cols(self, skus: Sequence[str]) -> np.ndarray:
+        try:
+            return np.fromiter((self.sku_index[s] for s in skus), dtype=np.int64, count=len(skus))
+        except KeyError as exc:
+            raise UnknownReference(f"unknown SKU {exc.args[0]!r}") from None
+
+    def atp_all(self) -> np.ndarray:
+        """ATP of every (node, SKU), never negative."""
+        return np.maximum(self.on_hand - self.reserved - self.safety, 0)
+
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """ATP for the given SKUs at every node, shape (nodes, len(skus))."""
+        cols = self._sku_cols(skus)
+        return np.maximum(
+            self.on_hand[:, cols] - self.reserved[:, cols] - self.safety[:, cols], 0
+        )
+
+    def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
+        """All-or-nothing reservation; raises InsufficientStock and changes nothing on failure."""
+        need: dict[tuple[int, int], int] = {}
+        for it in items:
+            if it.qty <= 0:
+                raise InvalidQuantity(f"expected qty > 0, got {it.qty} for {it.sku} at {it.node}")
+            try:
+                key = (self.node_index[it.node], self.sku_index[it.sku])
+            except KeyError as exc:
+                raise UnknownReference(f"unknown node or SKU {exc.args[0]!r}") from None
+            need[key] = need.get(key, 0) + it.qty
+        for (i, j), q in need.items():
+            avail = int(self.on_hand[i, j] - self.reserved[i, j] - self.safety[i, j])
+            if avail < q:
+                raise InsufficientStock(self.node_codes[i], self.sku_codes[j], q, max(avail, 0))
+        ids = []
+        for it in items:
+            i, j = self.node_index[it.node], self.sku_index[it.sku]
+            self.reserved[i, j] += it.qty
+            rid = self._next_id
+            self._next_id += 1
+            self._reservations[rid] = (i, j, it.qty)
+            ids.append(rid)
+        return ids
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Release open reservations (unknown ids raise UnknownReference)."""
+        for rid in reservation_ids:
+            if rid not in self._reservations:
+                raise UnknownReference(f"no open reservation {rid}")
+        for rid in reservation_ids:
+            i, j, q = self._reservations.pop(rid)
+            self.reserved[i, j] -= q
+
+    def consume(self, reservation_ids: Sequence[int]) -> None:
+        """Reserved units leave the node (shipped or collected)."""
+        for rid in reservation_ids:
+            i, j, q = self._reservations.pop(rid)
+            self.reserved[i, j] -= q
+            self.on_hand[i, j] -= q

@@ -1,0 +1,11 @@
+"""Command-line entry point `omni`: importing the command modules registers their commands."""
+
+from __future__ import annotations
+
+from api.cli import core as _core  # noqa: F401  (serve, db upgrade)
+from api.cli.app import app
+
+
+def main() -> None:
+    """Run the `omni` command line."""
+    app()

@@ -1,0 +1,1 @@
+"""Persistence (SQLAlchemy models, migrations, the stock ledger) and reference data."""

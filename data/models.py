@@ -1,0 +1,271 @@
+"""SQLAlchemy 2.0 typed models: network, catalogue, stock ledger, orders and reservations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger primary keys autoincrement on PostgreSQL; SQLite needs plain INTEGER for rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    """Current time in UTC (timezone-aware)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class NodeKind(enum.StrEnum):
+    """A node is a distribution centre or a store."""
+
+    dc = "dc"
+    store = "store"
+
+
+class EventKind(enum.StrEnum):
+    """Every kind of stock change the ledger records."""
+
+    receipt = "receipt"  # goods in: +on_hand
+    sale = "sale"  # POS sale to a walk-in shopper: -on_hand
+    adjustment = "adjustment"  # cycle count, damage, shrink: +/- on_hand
+    reserve = "reserve"  # online order takes ATP: +reserved
+    release = "release"  # reservation cancelled or expired: -reserved
+    ship = "ship"  # reserved units leave (shipped or collected): -on_hand, -reserved
+    transfer_out = "transfer_out"  # stock moved to another node: -on_hand
+    transfer_in = "transfer_in"  # stock arrived from another node: +on_hand
+
+
+class ReservationStatus(enum.StrEnum):
+    """Life of one reservation."""
+
+    open = "open"
+    released = "released"
+    consumed = "consumed"
+
+
+class OrderStatus(enum.StrEnum):
+    """Coarse order status; the line states carry the detail."""
+
+    open = "open"
+    partially_allocated = "partially_allocated"
+    allocated = "allocated"
+    fulfilled = "fulfilled"
+    cancelled = "cancelled"
+
+
+class Node(Base):
+    """A DC or a store that holds stock."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[NodeKind] = mapped_column(Enum(NodeKind, name="node_kind", native_enum=False))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    state: Mapped[str] = mapped_column(String(2), default="")
+    zip: Mapped[str] = mapped_column(String(5))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    ship_from_store: Mapped[bool] = mapped_column(Boolean, default=False)
+    click_and_collect: Mapped[bool] = mapped_column(Boolean, default=False)
+    pick_capacity_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pick_cost_per_unit: Mapped[float] = mapped_column(Float, default=0.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        CheckConstraint("pick_cost_per_unit >= 0", name="pick_cost_nonneg"),
+        CheckConstraint(
+            "pick_capacity_per_day IS NULL OR pick_capacity_per_day >= 0", name="capacity_nonneg"
+        ),
+    )
+
+
+class Sku(Base):
+    """A sellable item of the catalogue."""
+
+    __tablename__ = "skus"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(60), index=True)
+    weight_lb: Mapped[float] = mapped_column(Float)
+    unit_price: Mapped[float] = mapped_column(Float)
+    unit_cost: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        CheckConstraint("weight_lb > 0", name="weight_pos"),
+        CheckConstraint("unit_price >= 0 AND unit_cost >= 0", name="money_nonneg"),
+    )
+
+
+class StockPosition(Base):
+    """Current on-hand and reserved units of one SKU at one node, kept with the ledger."""
+
+    __tablename__ = "stock_positions"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_nonneg"),
+        CheckConstraint("reserved >= 0", name="reserved_nonneg"),
+        CheckConstraint("safety_stock >= 0", name="safety_nonneg"),
+        Index("ix_stock_positions_sku_node", "sku_id", "node_id"),
+    )
+
+
+class StockEvent(Base):
+    """One append-only ledger entry; positions are the running sums of these."""
+
+    __tablename__ = "stock_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    kind: Mapped[EventKind] = mapped_column(Enum(EventKind, name="event_kind", native_enum=False))
+    delta_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    delta_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # Caller's id of an inventory-feed event: makes replays of the same feed harmless.
+    event_id: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
+    reservation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reservations.id"), nullable=True
+    )
+
+    __table_args__ = (Index("ix_stock_events_node_sku", "node_id", "sku_id"),)
+
+
+class IdempotencyKey(Base):
+    """The stored outcome of a request made with an idempotency key."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(60))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Order(Base):
+    """An online order as received from an order system."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(120), unique=True)
+    channel: Mapped[str] = mapped_column(String(40), default="web")
+    method: Mapped[str] = mapped_column(String(20), default="ship")  # ship | pickup
+    pickup_node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), nullable=True)
+    ship_zip: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    ship_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ship_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[OrderStatus] = mapped_column(
+        Enum(OrderStatus, name="order_status", native_enum=False), default=OrderStatus.open
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decision: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no")
+
+
+class OrderLine(Base):
+    """One SKU and quantity of an order."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(30), default="open")
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_lines_order_line"),
+        CheckConstraint("qty > 0", name="qty_pos"),
+    )
+
+
+class Reservation(Base):
+    """Units of one SKU at one node set aside for an order line (or another reference)."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ReservationStatus] = mapped_column(
+        Enum(ReservationStatus, name="reservation_status", native_enum=False),
+        default=ReservationStatus.open,
+    )
+    order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_lines.id"), nullable=True, index=True
+    )
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    method: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("qty > 0", name="qty_pos"),
+        Index("ix_reservations_node_sku_status", "node_id", "sku_id", "status"),
+    )
+
+
+class SalesHistory(Base):
+    """Daily units sold of one SKU at one store (nonzero days only), for forecasts."""
+
+    __tablename__ = "sales_history"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    qty: Mapped[int] = mapped_column(Integer)
