@@ -1,0 +1,98 @@
+"""Read paths: available-to-promise per node and network-wide, shelf stock for walk-ins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data.errors import UnknownReference
+from data.geo import haversine_miles
+from data.models import Node, NodeKind, Sku, StockPosition
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStock:
+    """Stock of one SKU at one node as the channels see it."""
+
+    node: str
+    kind: str
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    atp: int  # online: on_hand - reserved - safety_stock, never below zero
+    shelf: int  # walk-in: on_hand - reserved, never below zero
+    ships: bool  # may supply ship-to-home lines
+    pickup: bool  # offers click-and-collect
+    distance_miles: float | None = None
+
+
+def sku_ids(session: Session, codes: Sequence[str]) -> dict[str, int]:
+    """Map SKU codes to ids, raising UnknownReference for any unknown code."""
+    found = dict(session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise UnknownReference(f"unknown SKU(s): {', '.join(missing[:10])}", skus=missing)
+    return found
+
+
+def node_stock(
+    session: Session,
+    skus: Sequence[str],
+    *,
+    node: str | None = None,
+    near: tuple[float, float] | None = None,
+    radius_miles: float | None = None,
+) -> list[NodeStock]:
+    """Stock rows for the SKUs at every active node, one node, or nodes within a radius."""
+    ids = sku_ids(session, list(dict.fromkeys(skus)))
+    stmt = (
+        select(Node.code, Node.kind, Node.ship_from_store, Node.click_and_collect, Node.lat,
+               Node.lon, Sku.code, StockPosition.on_hand, StockPosition.reserved,
+               StockPosition.safety_stock)
+        .join(StockPosition, StockPosition.node_id == Node.id)
+        .join(Sku, Sku.id == StockPosition.sku_id)
+        .where(StockPosition.sku_id.in_(ids.values()), Node.active.is_(True))
+        .order_by(Node.code, Sku.code)
+    )
+    if node is not None:
+        node_id = session.scalar(select(Node.id).where(Node.code == node))
+        if node_id is None:
+            raise UnknownReference(f"unknown node: {node}", nodes=[node])
+        stmt = stmt.where(Node.id == node_id)
+    rows = session.execute(stmt).all()
+    dist: np.ndarray | None = None
+    if near is not None and rows:
+        lat = np.fromiter((r[4] for r in rows), float, len(rows))
+        lon = np.fromiter((r[5] for r in rows), float, len(rows))
+        dist = haversine_miles(near[0], near[1], lat, lon)
+    out = []
+    for i, (code, kind, sfs, cc, _lat, _lon, sku, on_hand, reserved, safety) in enumerate(rows):
+        d = None if dist is None else float(dist[i])
+        if d is not None and radius_miles is not None and d > radius_miles:
+            continue
+        is_store = kind == NodeKind.store
+        out.append(NodeStock(
+            node=code, kind=kind.value, sku=sku, on_hand=on_hand, reserved=reserved,
+            safety_stock=safety, atp=max(on_hand - reserved - safety, 0),
+            shelf=max(on_hand - reserved, 0) if is_store else 0,
+            ships=(not is_store) or bool(sfs), pickup=is_store and bool(cc), distance_miles=d,
+        ))
+    return out
+
+
+def network_atp(session: Session, skus: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Network-wide ATP per SKU: for shipping (DCs + ship-from-store) and for pickup."""
+    totals = {s: {"ship": 0, "pickup": 0, "on_hand": 0} for s in dict.fromkeys(skus)}
+    for r in node_stock(session, skus):
+        t = totals[r.sku]
+        t["on_hand"] += r.on_hand
+        if r.ships:
+            t["ship"] += r.atp
+        if r.pickup:
+            t["pickup"] += r.atp
+    return totals

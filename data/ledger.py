@@ -1,0 +1,351 @@
+"""The stock ledger: the one module that changes stock.
+
+Every operation appends its event(s) to `stock_events` and updates the matching
+`stock_positions` row in the caller's transaction, so `on_hand == sum(delta_on_hand)` and
+`reserved == sum(open reservations)` hold at every commit. Decrements are conditional
+UPDATEs (`... WHERE on_hand - reserved - safety_stock >= :q`): the database re-checks the
+condition on the row it locks, so concurrent writers can never oversell on SQLite or
+PostgreSQL, and no table lock is taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from data.errors import InsufficientStock, InvalidQuantity, InvalidState, UnknownReference
+from data.models import (
+    EventKind,
+    Node,
+    Reservation,
+    ReservationStatus,
+    Sku,
+    StockEvent,
+    StockPosition,
+    utcnow,
+)
+
+SP = StockPosition
+FEED_KINDS = frozenset({EventKind.receipt, EventKind.sale, EventKind.adjustment})
+
+
+@dataclass(frozen=True, slots=True)
+class StockKey:
+    """A (node, SKU) pair by database id, with its codes for messages."""
+
+    node_id: int
+    sku_id: int
+    node: str
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """One inventory-feed event (POS sale, receipt, adjustment) already resolved to ids."""
+
+    key: StockKey
+    kind: EventKind
+    qty: int  # positive for receipt and sale; signed for adjustment
+    occurred_at: dt.datetime
+    event_id: str | None = None
+    reference: str | None = None
+
+    @property
+    def delta(self) -> int:
+        """Signed change of on_hand."""
+        return -self.qty if self.kind == EventKind.sale else self.qty
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def resolve(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StockKey]:
+    """Map (node code, SKU code) pairs to ids; raise UnknownReference naming every unknown code."""
+    pairs = list(dict.fromkeys(pairs))
+    node_codes = {n for n, _ in pairs}
+    sku_codes = {s for _, s in pairs}
+    nodes = dict(session.execute(select(Node.code, Node.id).where(Node.code.in_(node_codes))).all())
+    skus = dict(session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(sku_codes))).all())
+    missing_n = sorted(node_codes - nodes.keys())
+    missing_s = sorted(sku_codes - skus.keys())
+    if missing_n or missing_s:
+        parts = []
+        if missing_n:
+            parts.append(f"unknown node(s): {', '.join(missing_n[:10])}")
+        if missing_s:
+            parts.append(f"unknown SKU(s): {', '.join(missing_s[:10])}")
+        raise UnknownReference("; ".join(parts), nodes=missing_n, skus=missing_s)
+    return {(n, s): StockKey(nodes[n], skus[s], n, s) for n, s in pairs}
+
+
+def position(session: Session, key: StockKey) -> StockPosition | None:
+    """The current position row (None if the SKU was never stocked at the node)."""
+    return session.get(StockPosition, (key.node_id, key.sku_id), populate_existing=True)
+
+
+def _insert_ignore(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
+def ensure_positions(session: Session, keys: Iterable[StockKey]) -> None:
+    """Create zero positions that do not exist yet (safe under concurrent callers)."""
+    rows = [{"node_id": k.node_id, "sku_id": k.sku_id, "on_hand": 0, "reserved": 0,
+             "safety_stock": 0, "updated_at": utcnow()} for k in keys]
+    if rows:
+        stmt = _insert_ignore(session)(SP).values(rows).on_conflict_do_nothing()
+        session.execute(stmt)
+
+
+# ---------------------------------------------------------------- core primitive
+
+
+def _change(
+    session: Session,
+    key: StockKey,
+    kind: EventKind,
+    d_on_hand: int,
+    d_reserved: int,
+    guard: ColumnElement[bool] | None,
+    *,
+    reference: str | None = None,
+    event_id: str | None = None,
+    reservation_id: int | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> None:
+    """Apply one guarded change to a position and append its event, or raise and write nothing."""
+    where = and_(SP.node_id == key.node_id, SP.sku_id == key.sku_id)
+    if guard is not None:
+        where = and_(where, guard)
+    res = session.execute(
+        update(SP)
+        .where(where)
+        .values(on_hand=SP.on_hand + d_on_hand, reserved=SP.reserved + d_reserved,
+                updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        _raise_shortage(session, key, kind, d_on_hand, d_reserved)
+    session.execute(
+        insert(StockEvent).values(
+            occurred_at=occurred_at or utcnow(), recorded_at=utcnow(), node_id=key.node_id,
+            sku_id=key.sku_id, kind=kind, delta_on_hand=d_on_hand, delta_reserved=d_reserved,
+            reference=reference, event_id=event_id, reservation_id=reservation_id,
+        )
+    )
+
+
+def _raise_shortage(session: Session, key: StockKey, kind: EventKind, d_on: int, d_res: int):  # type: ignore[no-untyped-def]
+    row = session.execute(
+        select(SP.on_hand, SP.reserved, SP.safety_stock).where(
+            SP.node_id == key.node_id, SP.sku_id == key.sku_id)
+    ).first()
+    on_hand, reserved, safety = row if row else (0, 0, 0)
+    if kind == EventKind.reserve:
+        raise InsufficientStock(key.node, key.sku, d_res, max(on_hand - reserved - safety, 0))
+    if kind == EventKind.transfer_out:
+        raise InsufficientStock(key.node, key.sku, -d_on, max(on_hand - reserved, 0), "unreserved")
+    raise InsufficientStock(key.node, key.sku, -d_on, on_hand, "on hand")
+
+
+def _positive(qty: int, what: str) -> int:
+    if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+        raise InvalidQuantity(f"expected {what} quantity > 0, got {qty!r}")
+    return qty
+
+
+# ---------------------------------------------------------------- operations
+
+
+def receive(session: Session, key: StockKey, qty: int, *, reference: str | None = None,
+            event_id: str | None = None, occurred_at: dt.datetime | None = None) -> None:
+    """Goods received at a node: +on_hand."""
+    _positive(qty, "receipt")
+    ensure_positions(session, [key])
+    _change(session, key, EventKind.receipt, qty, 0, None, reference=reference,
+            event_id=event_id, occurred_at=occurred_at)
+
+
+def sell(session: Session, key: StockKey, qty: int, *, reference: str | None = None,
+         event_id: str | None = None, occurred_at: dt.datetime | None = None) -> None:
+    """A POS sale to a walk-in shopper: -on_hand (never below zero)."""
+    _positive(qty, "sale")
+    _change(session, key, EventKind.sale, -qty, 0, SP.on_hand >= qty, reference=reference,
+            event_id=event_id, occurred_at=occurred_at)
+
+
+def adjust(session: Session, key: StockKey, delta: int, *, reference: str | None = None,
+           event_id: str | None = None, occurred_at: dt.datetime | None = None) -> None:
+    """A count correction, damage or shrink: +/- on_hand (never below zero)."""
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+        raise InvalidQuantity(f"expected a nonzero integer adjustment, got {delta!r}")
+    ensure_positions(session, [key])
+    _change(session, key, EventKind.adjustment, delta, 0, SP.on_hand + delta >= 0,
+            reference=reference, event_id=event_id, occurred_at=occurred_at)
+
+
+def reserve(session: Session, key: StockKey, qty: int, *, reference: str | None = None,
+            order_line_id: int | None = None, method: str | None = None) -> int:
+    """Set ATP aside for an order line; return the reservation id or raise InsufficientStock."""
+    _positive(qty, "reservation")
+    return reserve_many(session, [(key, qty)], reference=reference, order_line_ids=[order_line_id],
+                        methods=[method])[0]
+
+
+def reserve_many(
+    session: Session,
+    items: Sequence[tuple[StockKey, int]],
+    *,
+    reference: str | None = None,
+    order_line_ids: Sequence[int | None] | None = None,
+    methods: Sequence[str | None] | None = None,
+) -> list[int]:
+    """Reserve every item or raise InsufficientStock (the caller's transaction then rolls back).
+
+    Positions are updated in (node, SKU) order so two orders touching the same rows lock
+    them in the same order and cannot deadlock on PostgreSQL.
+    """
+    n = len(items)
+    line_ids = list(order_line_ids) if order_line_ids is not None else [None] * n
+    meths = list(methods) if methods is not None else [None] * n
+    for key, qty in items:
+        _positive(qty, f"reservation of {key.sku} at {key.node}")
+    order = sorted(range(n), key=lambda i: (items[i][0].node_id, items[i][0].sku_id))
+    ids: list[int] = [0] * n
+    for i in order:
+        key, qty = items[i]
+        rid = session.execute(
+            insert(Reservation).values(
+                node_id=key.node_id, sku_id=key.sku_id, qty=qty, status=ReservationStatus.open,
+                order_line_id=line_ids[i], reference=reference, method=meths[i],
+                created_at=utcnow(),
+            ).returning(Reservation.id)
+        ).scalar_one()
+        _change(session, key, EventKind.reserve, 0, qty,
+                SP.on_hand - SP.reserved - SP.safety_stock >= qty,
+                reference=reference, reservation_id=rid)
+        ids[i] = rid
+    return ids
+
+
+def _close_reservation(session: Session, reservation_id: int, status: ReservationStatus,
+                       kind: EventKind, reference: str | None) -> None:
+    row = session.execute(
+        update(Reservation)
+        .where(Reservation.id == reservation_id, Reservation.status == ReservationStatus.open)
+        .values(status=status, closed_at=utcnow())
+        .returning(Reservation.node_id, Reservation.sku_id, Reservation.qty)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        current = session.get(Reservation, reservation_id)
+        if current is None:
+            raise UnknownReference(f"no reservation {reservation_id}")
+        raise InvalidState(f"reservation {reservation_id} is {current.status.value}, not open")
+    node_id, sku_id, qty = row
+    key = StockKey(node_id, sku_id, session.scalar(select(Node.code).where(Node.id == node_id)),
+                   session.scalar(select(Sku.code).where(Sku.id == sku_id)))
+    # A count or a walk-in sale may have taken reserved units off the shelf: shipping more
+    # than is on hand must fail (the line is then re-routed), not drive on_hand negative.
+    d_on, guard = (-qty, SP.on_hand >= qty) if kind == EventKind.ship else (0, None)
+    _change(session, key, kind, d_on, -qty, guard, reference=reference,
+            reservation_id=reservation_id)
+
+
+def release(session: Session, reservation_id: int, *, reference: str | None = None) -> None:
+    """Cancel an open reservation: its units return to ATP."""
+    _close_reservation(session, reservation_id, ReservationStatus.released, EventKind.release,
+                       reference)
+
+
+def ship(session: Session, reservation_id: int, *, reference: str | None = None) -> None:
+    """Reserved units leave the node (shipped, or collected by the customer)."""
+    _close_reservation(session, reservation_id, ReservationStatus.consumed, EventKind.ship,
+                       reference)
+
+
+def transfer(session: Session, src: StockKey, dst: StockKey, qty: int, *,
+             reference: str | None = None) -> None:
+    """Move unreserved units from one node to another (both legs in this transaction)."""
+    _positive(qty, "transfer")
+    if src.sku_id != dst.sku_id:
+        raise InvalidQuantity("a transfer moves one SKU: source and destination SKUs differ")
+    if src.node_id == dst.node_id:
+        raise InvalidQuantity(f"a transfer needs two nodes, got {src.node} twice")
+    _change(session, src, EventKind.transfer_out, -qty, 0, SP.on_hand - SP.reserved >= qty,
+            reference=reference)
+    ensure_positions(session, [dst])
+    _change(session, dst, EventKind.transfer_in, qty, 0, None, reference=reference)
+
+
+def set_safety_stock(session: Session, key: StockKey, qty: int) -> None:
+    """Set the store-protection buffer held back from online ATP."""
+    if not isinstance(qty, int) or qty < 0:
+        raise InvalidQuantity(f"expected safety_stock >= 0, got {qty!r}")
+    ensure_positions(session, [key])
+    session.execute(
+        update(SP).where(SP.node_id == key.node_id, SP.sku_id == key.sku_id)
+        .values(safety_stock=qty, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+# ---------------------------------------------------------------- batch feed
+
+
+def apply_feed(session: Session, events: Sequence[FeedEvent]) -> tuple[int, int]:
+    """Apply POS sales, receipts and adjustments in event-time order; return (applied, dupes).
+
+    Idempotent per `event_id`: events already in the ledger are skipped. Events of one
+    (node, SKU) are netted into one guarded UPDATE whose guard is the lowest running
+    balance, so a feed of thousands costs one statement per position, and a sale that
+    would take on_hand below zero at its moment in time fails the whole batch.
+    """
+    ids = [e.event_id for e in events if e.event_id is not None]
+    if len(ids) != len(set(ids)):
+        dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise InvalidQuantity(f"event ids repeat within the batch: {', '.join(dup)}")
+    seen: set[str] = set()
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        seen.update(session.scalars(select(StockEvent.event_id).where(StockEvent.event_id.in_(part))))
+    todo = sorted((e for e in events if e.event_id not in seen),
+                  key=lambda e: (e.occurred_at, e.key.node_id, e.key.sku_id))
+    for e in todo:
+        if e.kind not in FEED_KINDS:
+            raise InvalidQuantity(f"a feed carries receipt, sale or adjustment, not {e.kind.value}")
+        if e.qty == 0 or (e.kind != EventKind.adjustment and e.qty < 0):
+            raise InvalidQuantity(f"expected {e.kind.value} quantity > 0, got {e.qty}")
+    by_key: dict[StockKey, list[FeedEvent]] = {}
+    for e in todo:
+        by_key.setdefault(e.key, []).append(e)
+    ensure_positions(session, by_key.keys())
+    now = utcnow()
+    for key in sorted(by_key, key=lambda k: (k.node_id, k.sku_id)):
+        running, low = 0, 0
+        for e in by_key[key]:
+            running += e.delta
+            low = min(low, running)
+        res = session.execute(
+            update(SP)
+            .where(SP.node_id == key.node_id, SP.sku_id == key.sku_id, SP.on_hand + low >= 0)
+            .values(on_hand=SP.on_hand + running, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount != 1:
+            on_hand = session.scalar(select(SP.on_hand).where(
+                SP.node_id == key.node_id, SP.sku_id == key.sku_id)) or 0
+            raise InsufficientStock(key.node, key.sku, -low, on_hand, "on hand")
+    if todo:
+        session.execute(insert(StockEvent), [
+            {"occurred_at": e.occurred_at, "recorded_at": now, "node_id": e.key.node_id,
+             "sku_id": e.key.sku_id, "kind": e.kind, "delta_on_hand": e.delta,
+             "delta_reserved": 0, "reference": e.reference, "event_id": e.event_id}
+            for e in todo
+        ])
+    return len(todo), len(events) - len(todo)
