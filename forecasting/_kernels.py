@@ -1,0 +1,156 @@
+"""Batch kernels over the flat layout (`y` float64 + `indptr` int64), parallel over series.
+
+Tier 1 of the package: arrays in, arrays out, numba only. One dispatcher (`fit_one`)
+routes a model id to its per-series kernel so every batch kernel compiles once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from forecasting._intermittent import SBA_FACTOR, fit_adida, fit_croston, fit_tsb
+from forecasting._smoothing import (
+    HEAD,
+    LEVEL,
+    NONNEG,
+    TREND,
+    fit_holt_winters,
+    fit_ma,
+    fit_naive,
+    fit_ses,
+    fit_snaive,
+)
+
+MODEL_NAMES = ("naive", "snaive", "ma", "ses", "holt", "holt_winters", "croston", "sba",
+               "tsb", "adida", "imapa")
+MODEL_IDS = {name: i for i, name in enumerate(MODEL_NAMES)}
+N_MODELS = len(MODEL_NAMES)
+N_PARAMS = 3  # width of the per-model fixed-parameter row (NaN = optimise / default)
+
+
+@njit(cache=True)
+def fit_one(model: int, x: np.ndarray, m: int, params: np.ndarray, state: np.ndarray,
+            fitted: np.ndarray) -> None:
+    """Fit one model to one series: writes its state row and one-step fitted values."""
+    if model == 0:
+        fit_naive(x, m, state, fitted)
+    elif model == 1:
+        fit_snaive(x, m, state, fitted)
+    elif model == 2:
+        window = 28 if np.isnan(params[0]) else int(params[0])
+        fit_ma(x, m, window, state, fitted)
+    elif model == 3:
+        fit_ses(x, params[0], state, fitted)
+    elif model == 4:
+        fit_holt_winters(x, 1, params, state, fitted)
+    elif model == 5:
+        fit_holt_winters(x, m, params, state, fitted)
+    elif model == 6 or model == 7:
+        alpha = 0.1 if np.isnan(params[0]) else params[0]
+        fit_croston(x, alpha, SBA_FACTOR if model == 7 else 1.0, state, fitted)
+    elif model == 8:
+        fit_tsb(x, params[0], params[1], state, fitted)
+    elif model == 9:
+        fit_adida(x, False, state, fitted)
+    else:
+        fit_adida(x, True, state, fitted)
+    nonneg = True
+    for v in x:
+        if v < 0.0:
+            nonneg = False
+            break
+    state[NONNEG] = 1.0 if nonneg else 0.0
+
+
+@njit(cache=True)
+def predict_one(state: np.ndarray, m: int, out: np.ndarray) -> None:
+    """Point forecasts from a state row: level + k*trend + season; clipped at 0 for demand."""
+    seasonal = m > 1
+    for k in range(out.size):
+        v = state[LEVEL] + (k + 1) * state[TREND]
+        if seasonal:
+            v += state[HEAD + k % m]
+        if state[NONNEG] > 0.0 and v < 0.0:
+            v = 0.0
+        out[k] = v
+
+
+@njit(cache=True, parallel=True)
+def fit_batch(y: np.ndarray, indptr: np.ndarray, models: np.ndarray, m: int,
+              params: np.ndarray, state: np.ndarray, fitted: np.ndarray) -> None:
+    """Fit model `models[s]` to every series s (parallel over series)."""
+    for s in prange(indptr.size - 1):
+        a, b = indptr[s], indptr[s + 1]
+        fit_one(models[s], y[a:b], m, params[models[s]], state[s], fitted[a:b])
+
+
+@njit(cache=True, parallel=True)
+def predict_batch(state: np.ndarray, m: int, h: int) -> np.ndarray:
+    """Point forecasts (n_series, h) from fitted states."""
+    out = np.empty((state.shape[0], h))
+    for s in prange(state.shape[0]):
+        predict_one(state[s], m, out[s])
+    return out
+
+
+@njit(cache=True)
+def _window_error(x: np.ndarray, model: int, m: int, params: np.ndarray, h: int,
+                  n_windows: int, min_train: int, squared: bool, state: np.ndarray,
+                  fitted: np.ndarray, pred: np.ndarray) -> float:
+    """Rolling-origin error of one model: sum over windows of h-step errors (squared or abs)."""
+    n = x.size
+    err = 0.0
+    used = 0
+    for w in range(n_windows, 0, -1):
+        origin = n - w * h
+        if origin < min_train:
+            continue
+        fit_one(model, x[:origin], m, params, state, fitted[:origin])
+        predict_one(state, m, pred)
+        for k in range(h):
+            e = x[origin + k] - pred[k]
+            err += e * e if squared else abs(e)
+        used += 1
+    return err / used if used > 0 else np.inf
+
+
+@njit(cache=True, parallel=True)
+def select_batch(y: np.ndarray, indptr: np.ndarray, candidates: np.ndarray,
+                 classes: np.ndarray, fallback: np.ndarray, m: int, params: np.ndarray,
+                 h: int, n_windows: int, squared: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Choose per series the candidate with the least rolling-origin error.
+
+    `candidates[c, j]` says whether model j competes for series of demand class c;
+    squared errors rank like RMSSE, absolute errors like MASE (the scale is per series).
+    Returns (chosen model ids, their cross-validation errors).
+    """
+    n_series = indptr.size - 1
+    chosen = np.empty(n_series, dtype=np.int64)
+    best_err = np.empty(n_series)
+    width = state_width(m)
+    for s in prange(n_series):
+        a, b = indptr[s], indptr[s + 1]
+        x = y[a:b]
+        c = classes[s]
+        state = np.empty(width)
+        fitted = np.empty(b - a)
+        pred = np.empty(h)
+        best, best_e = fallback[c], np.inf
+        min_train = max(2 * m + 2, 8)
+        for j in range(candidates.shape[1]):
+            if not candidates[c, j]:
+                continue
+            e = _window_error(x, j, m, params[j], h, n_windows, min_train, squared,
+                              state, fitted, pred)
+            if e < best_e:
+                best, best_e = j, e
+        chosen[s] = best
+        best_err[s] = best_e
+    return chosen, best_err
+
+
+@njit(cache=True)
+def state_width(m: int) -> int:
+    """Columns of the state row for season length m."""
+    return HEAD + max(m, 1)

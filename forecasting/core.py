@@ -1,0 +1,211 @@
+"""Tier 2: private functions on the flat layout returning arrays, plus `forecast_arrays`.
+
+The flat layout: `y` float64 holds every series back to back, `indptr` int64 (n_series + 1)
+holds their offsets, so series s is `y[indptr[s]:indptr[s + 1]]` (CSR style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecasting._kernels import (
+    MODEL_IDS,
+    MODEL_NAMES,
+    N_MODELS,
+    N_PARAMS,
+    fit_batch,
+    predict_batch,
+    select_batch,
+    state_width,
+)
+from forecasting._quantiles import lead_time_batch, quantile_batch
+from forecasting.classify import CLASS_NAMES, ERRATIC, INTERMITTENT, LUMPY, SMOOTH, classify_batch
+
+DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+RESIDUAL_WINDOW = 365  # recent errors describe today's uncertainty better than old ones
+
+# Candidates per Syntetos-Boylan class for `models="auto"`: rolling-origin CV picks one.
+_CANDIDATES: dict[int, tuple[str, ...]] = {
+    SMOOTH: ("ses", "holt", "holt_winters", "ma", "snaive"),
+    ERRATIC: ("ses", "holt_winters", "ma", "tsb"),
+    INTERMITTENT: ("croston", "sba", "tsb", "adida", "imapa", "ses", "ma", "holt_winters"),
+    LUMPY: ("sba", "tsb", "adida", "imapa", "ses", "ma", "holt_winters"),
+}
+_FALLBACK = {SMOOTH: "ses", ERRATIC: "ses", INTERMITTENT: "sba", LUMPY: "sba"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Fitted state of every series: enough to predict any horizon and to price uncertainty."""
+
+    y: np.ndarray
+    indptr: np.ndarray
+    season_length: int
+    model_ids: np.ndarray
+    state: np.ndarray
+    fitted: np.ndarray
+
+    @property
+    def models(self) -> list[str]:
+        """Model name per series."""
+        return [MODEL_NAMES[i] for i in self.model_ids]
+
+
+@dataclass(frozen=True)
+class ForecastArrays:
+    """Point forecasts (n_series, h), quantiles (n_series, h, n_q) and the model per series."""
+
+    mean: np.ndarray
+    quantiles: np.ndarray
+    levels: np.ndarray
+    models: list[str]
+    fit: FitResult
+
+
+def check_layout(y: np.ndarray, indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and normalise the flat layout; raise ValueError with what was expected."""
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    if y.ndim != 1 or indptr.ndim != 1:
+        raise ValueError(f"expected 1-D y and indptr, got {y.ndim}-D and {indptr.ndim}-D")
+    if indptr.size < 1 or indptr[0] != 0 or indptr[-1] != y.size:
+        raise ValueError(f"expected indptr from 0 to len(y)={y.size}, got "
+                         f"{indptr[:1].tolist()}..{indptr[-1:].tolist()}")
+    lengths = np.diff(indptr)
+    if lengths.size and lengths.min() < 1:
+        raise ValueError(f"expected every series to have >= 1 value, series "
+                         f"{int(np.argmin(lengths))} has {int(lengths.min())}")
+    if not np.isfinite(y).all():
+        raise ValueError("expected finite y, got NaN or inf (fill missing demand first)")
+    return y, indptr
+
+
+def check_horizon(h: int) -> int:
+    """Validate the horizon."""
+    if int(h) != h or h < 1:
+        raise ValueError(f"expected horizon >= 1, got {h}")
+    return int(h)
+
+
+def check_levels(levels: Sequence[float]) -> np.ndarray:
+    """Validate quantile levels (each strictly between 0 and 1)."""
+    arr = np.asarray(levels, dtype=np.float64).reshape(-1)
+    bad = arr[(arr <= 0.0) | (arr >= 1.0) | ~np.isfinite(arr)]
+    if bad.size:
+        raise ValueError(f"expected quantile levels in (0, 1), got {bad.tolist()}")
+    return arr
+
+
+def model_id(name: str) -> int:
+    """Model id of a model name; ValueError listing the valid names otherwise."""
+    if name not in MODEL_IDS:
+        valid = ", ".join(MODEL_NAMES)
+        raise ValueError(f"unknown model {name!r}; expected auto or one of {valid}")
+    return MODEL_IDS[name]
+
+
+def params_table(params: Mapping[str, Sequence[float]] | None = None) -> np.ndarray:
+    """(n_models, 3) fixed parameters, NaN meaning 'optimise' (or the model's default)."""
+    table = np.full((N_MODELS, N_PARAMS), np.nan)
+    for name, values in (params or {}).items():
+        vals = np.asarray(values, dtype=np.float64).reshape(-1)
+        table[model_id(name), : vals.size] = vals
+    return table
+
+
+def _fit(y: np.ndarray, indptr: np.ndarray, model_ids: np.ndarray, season_length: int,
+         params: np.ndarray) -> FitResult:
+    """Fit the given model per series (no validation: callers check the layout)."""
+    n_series = indptr.size - 1
+    state = np.zeros((n_series, state_width(season_length)))
+    fitted = np.empty_like(y)
+    fit_batch(y, indptr, model_ids, season_length, params, state, fitted)
+    return FitResult(y, indptr, season_length, model_ids, state, fitted)
+
+
+def _predict(fit: FitResult, h: int) -> np.ndarray:
+    """Point forecasts (n_series, h) of a fitted batch."""
+    return predict_batch(fit.state, fit.season_length, h)
+
+
+def _select(y: np.ndarray, indptr: np.ndarray, h: int, season_length: int, params: np.ndarray,
+            n_windows: int, metric: str) -> np.ndarray:
+    """Model id per series by Syntetos-Boylan class and rolling-origin CV (RMSSE or MASE)."""
+    if metric not in ("rmsse", "mase"):
+        raise ValueError(f"expected metric 'rmsse' or 'mase', got {metric!r}")
+    candidates = np.zeros((4, N_MODELS), dtype=np.bool_)
+    for cls, names in _CANDIDATES.items():
+        for name in names:
+            candidates[cls, MODEL_IDS[name]] = True
+    fallback = np.array([MODEL_IDS[_FALLBACK[c]] for c in range(4)], dtype=np.int64)
+    classes, _, _ = classify_batch(y, indptr)
+    chosen, _ = select_batch(y, indptr, candidates, classes, fallback, season_length, params,
+                             h, n_windows, metric == "rmsse")
+    return chosen
+
+
+def fit_arrays(y: np.ndarray, indptr: np.ndarray, model: str = "auto", *, h: int = 28,
+               season_length: int = 7, params: Mapping[str, Sequence[float]] | None = None,
+               n_windows: int = 3, metric: str = "rmsse") -> FitResult:
+    """Fit one model to all series, or choose per series (`"auto"`, CV over horizon h)."""
+    y, indptr = check_layout(y, indptr)
+    h = check_horizon(h)
+    if season_length < 1:
+        raise ValueError(f"expected season_length >= 1, got {season_length}")
+    table = params_table(params)
+    n_series = indptr.size - 1
+    if model == "auto":
+        ids = _select(y, indptr, h, season_length, table, n_windows, metric)
+    else:
+        ids = np.full(n_series, model_id(model), dtype=np.int64)
+    return _fit(y, indptr, ids, season_length, table)
+
+
+def quantiles_from_fit(fit: FitResult, mean: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles (n_series, h, n_q) around the point forecasts of a fitted batch."""
+    return quantile_batch(fit.y, fit.indptr, fit.fitted, mean, levels, RESIDUAL_WINDOW)
+
+
+def forecast_arrays(y: np.ndarray, indptr: np.ndarray, h: int, model: str = "auto",
+                    quantiles: Sequence[float] = DEFAULT_QUANTILES, *, season_length: int = 7,
+                    params: Mapping[str, Sequence[float]] | None = None, n_windows: int = 3,
+                    metric: str = "rmsse") -> ForecastArrays:
+    """Forecast every series of the flat layout: mean (n, h), quantiles (n, h, n_q), models."""
+    h = check_horizon(h)
+    levels = check_levels(quantiles)
+    fit = fit_arrays(y, indptr, model, h=h, season_length=season_length, params=params,
+                     n_windows=n_windows, metric=metric)
+    mean = _predict(fit, h)
+    q = quantiles_from_fit(fit, mean, levels)
+    return ForecastArrays(mean, q, levels, fit.models, fit)
+
+
+def lead_time_from_fit(fit: FitResult, lead_time: int,
+                       levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lead-time demand per series: (mean, variance, quantiles (n, n_q)) over `lead_time` steps."""
+    if int(lead_time) != lead_time or lead_time < 1:
+        raise ValueError(f"expected lead_time >= 1, got {lead_time}")
+    lv = check_levels(levels)
+    mean = _predict(fit, int(lead_time))
+    return lead_time_batch(fit.y, fit.indptr, fit.fitted, mean, int(lead_time), lv,
+                           RESIDUAL_WINDOW)
+
+
+def warmup() -> None:
+    """Compile (or load from cache) every kernel on tiny data so the first real call is fast."""
+    rng = np.random.default_rng(0)
+    y = rng.poisson(0.7, 60).astype(np.float64)
+    y[5] = 3.0
+    indptr = np.array([0, 30, 60], dtype=np.int64)
+    for name in (*MODEL_NAMES, "auto"):
+        res = forecast_arrays(y, indptr, 3, name, quantiles=(0.1, 0.9), n_windows=1)
+        lead_time_from_fit(res.fit, 2, (0.9,))
+    # Non-count series take the empirical-quantile branch: compile it too.
+    forecast_arrays(y + 0.5, indptr, 2, "ses", quantiles=(0.5,))
+
+
+__all__ = ["CLASS_NAMES", "DEFAULT_QUANTILES", "FitResult", "ForecastArrays", "fit_arrays",
+           "forecast_arrays", "lead_time_from_fit", "warmup"]
