@@ -17,7 +17,8 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DB.resolve()}",
-        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://... in production.",
+        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://... "
+        "in production.",
     )
     max_body_bytes: int = Field(default=5_000_000, gt=0)
     max_batch_events: int = Field(default=10_000, gt=0)

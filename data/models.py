@@ -210,7 +210,9 @@ class Order(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decision: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
-    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.line_no")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.line_no"
+    )
 
 
 class OrderLine(Base):

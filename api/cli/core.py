@@ -8,7 +8,9 @@ from api.cli.app import app, db_app
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to migrate to.")) -> None:
+def db_upgrade(
+    revision: str = typer.Argument("head", help="Alembic revision to migrate to."),
+) -> None:
     """Create or migrate the schema of OMNI_DATABASE_URL."""
     from api.settings import get_settings
     from data.migrate import upgrade

@@ -119,7 +119,7 @@ def test_bad_quantities_are_refused(db: Database, qty: object) -> None:
 
 
 def test_unknown_codes_are_named(db: Database) -> None:
-    with pytest.raises(UnknownReference, match="unknown node.*ST-9.*unknown SKU.*SKU-Z"), \
+    with pytest.raises(UnknownReference, match=r"unknown node.*ST-9.*unknown SKU.*SKU-Z"), \
             db.session() as s:
         ledger.resolve(s, [("ST-9", "SKU-A"), ("DC-DAL", "SKU-Z")])
 

@@ -1,0 +1,59 @@
+"""POST /v1/inventory/events and GET /v1/availability."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from api.dependencies import AppSettings, Db, DbRead
+from api.inventory import service
+from api.inventory.schemas import (
+    AvailabilityOut,
+    InventoryBatchIn,
+    InventoryResult,
+    NetworkAtp,
+    NodeStockOut,
+)
+from data import availability
+from data.errors import InvalidQuantity
+
+router = APIRouter(tags=["inventory"])
+
+
+@router.post("/inventory/events")
+async def post_events(body: InventoryBatchIn, db: Db, settings: AppSettings) -> InventoryResult:
+    """Apply one event, a list, or {"events": [...]} (all or nothing; idempotent per event_id)."""
+    return await run_in_threadpool(service.apply_events, db, body.events,
+                                   settings.max_batch_events)
+
+
+@router.get("/availability")
+def get_availability(
+    session: DbRead,
+    settings: AppSettings,
+    sku: Annotated[list[str], Query(min_length=1, description="SKU codes (repeat the parameter).")],
+    node: Annotated[str | None, Query(description="Only this node.")] = None,
+    zip: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Customer ZIP.")] = None,
+    radius_miles: Annotated[float | None, Query(gt=0, le=500)] = None,
+) -> AvailabilityOut:
+    """ATP per node and network-wide, shelf stock for walk-ins, optionally near a ZIP."""
+    if len(sku) > settings.max_availability_skus:
+        raise InvalidQuantity(f"expected at most {settings.max_availability_skus} SKUs per "
+                              f"query, got {len(sku)}")
+    near = None
+    if zip is not None:
+        from data.reference import zip_location
+
+        near = zip_location(zip)
+    radius = radius_miles or (settings.default_radius_miles if near else None)
+    rows = availability.node_stock(session, sku, node=node, near=near, radius_miles=radius)
+    if near is not None:
+        rows.sort(key=lambda r: (r.distance_miles, r.node, r.sku))
+    network = availability.network_atp(session, sku)
+    return AvailabilityOut(
+        network={k: NetworkAtp(**v) for k, v in network.items()},
+        nodes=[NodeStockOut(**{f: getattr(r, f) for f in NodeStockOut.model_fields})
+               for r in rows],
+    )

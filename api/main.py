@@ -1,0 +1,58 @@
+"""The app factory: settings, engines and routers are built here, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from api import problems
+from api.catalog.router import router as catalog_router
+from api.health.router import router as health_router
+from api.inventory.router import router as inventory_router
+from api.settings import Settings, get_settings
+from data.db import Database
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the FastAPI application for the given settings (or the environment's)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = db or Database.from_url(settings.database_url)
+        yield
+        if db is None:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="Omni fulfilment optimiser",
+        version="0.1.0",
+        summary="Least-cost sourcing, one stock ledger, forecasts and what-if simulation.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Refuse oversized bodies before reading them: a feed must be split, not truncated.
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > settings.max_body_bytes:
+            return problems.problem(
+                413, "Request too large",
+                f"body of {size} bytes exceeds the limit of {settings.max_body_bytes}; "
+                "split the batch", "/problems/too-large")
+        return await call_next(request)
+
+    app.include_router(health_router)
+    app.include_router(catalog_router, prefix="/v1")
+    app.include_router(inventory_router, prefix="/v1")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return Response(status_code=307, headers={"location": "/docs"})
+
+    return app

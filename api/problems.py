@@ -1,0 +1,59 @@
+"""RFC 9457 problem responses: every error leaves the service as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from data.errors import DomainError
+
+log = logging.getLogger("omni.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank",
+            **extra: Any) -> JSONResponse:
+    """Build a problem+json response."""
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _loc(loc: tuple | list) -> str:
+    return ".".join(str(p) for p in loc if p != "body") or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Map domain errors, validation errors and HTTP errors to problem responses."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_req: Request, exc: DomainError) -> JSONResponse:
+        extra = {k: v for k, v in exc.extra.items() if v not in (None, [], {})}
+        return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": "body" if e.get("type") == "json_invalid" else
+                   _loc(e.get("loc", ())),
+                   "message": ("malformed JSON: " + e.get("ctx", {}).get("error", "")).strip()
+                   if e.get("type") == "json_invalid" else e.get("msg", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        detail = f"{first['field']}: {first['message']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem(422, "Invalid request", detail, "/problems/validation", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        # Log the trace for operators; never send it to the client.
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "Internal error", "the server failed; the error was logged")
