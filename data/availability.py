@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.errors import UnknownReference
@@ -85,14 +85,26 @@ def node_stock(
     return out
 
 
+def _pos(expr):  # type: ignore[no-untyped-def]
+    # Portable max(expr, 0): GREATEST is not SQLite, two-argument MAX is not PostgreSQL.
+    return case((expr > 0, expr), else_=0)
+
+
 def network_atp(session: Session, skus: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Network-wide ATP per SKU: for shipping (DCs + ship-from-store) and for pickup."""
-    totals = {s: {"ship": 0, "pickup": 0, "on_hand": 0} for s in dict.fromkeys(skus)}
-    for r in node_stock(session, skus):
-        t = totals[r.sku]
-        t["on_hand"] += r.on_hand
-        if r.ships:
-            t["ship"] += r.atp
-        if r.pickup:
-            t["pickup"] += r.atp
-    return totals
+    """Network-wide ATP per SKU in one aggregate query: ship (DCs + ship-from-store), pickup."""
+    ids = sku_ids(session, list(dict.fromkeys(skus)))
+    sp = StockPosition
+    atp = _pos(sp.on_hand - sp.reserved - sp.safety_stock)
+    ships = or_(Node.kind == NodeKind.dc, Node.ship_from_store.is_(True))
+    pickup = and_(Node.kind == NodeKind.store, Node.click_and_collect.is_(True))
+    rows = session.execute(
+        select(sp.sku_id, func.sum(case((ships, atp), else_=0)),
+               func.sum(case((pickup, atp), else_=0)), func.sum(sp.on_hand))
+        .join(Node, Node.id == sp.node_id)
+        .where(sp.sku_id.in_(ids.values()), Node.active.is_(True))
+        .group_by(sp.sku_id)
+    ).all()
+    by_id = {r[0]: r[1:] for r in rows}
+    return {code: dict(zip(("ship", "pickup", "on_hand"),
+                           (int(v or 0) for v in by_id.get(i, (0, 0, 0))), strict=True))
+            for code, i in ids.items()}

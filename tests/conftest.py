@@ -47,7 +47,7 @@ def pg_schema_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "service missing"
+    except Exception as exc:
         admin.dispose()
         _missing_service(f"PostgreSQL at {PG_URL} is unreachable: {exc.__class__.__name__}")
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})

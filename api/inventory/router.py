@@ -37,6 +37,8 @@ def get_availability(
     node: Annotated[str | None, Query(description="Only this node.")] = None,
     zip: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Customer ZIP.")] = None,
     radius_miles: Annotated[float | None, Query(gt=0, le=500)] = None,
+    nodes: Annotated[bool | None, Query(description="Include per-node rows (default: when "
+                                        "node or zip is given).")] = None,
 ) -> AvailabilityOut:
     """ATP per node and network-wide, shelf stock for walk-ins, optionally near a ZIP."""
     if len(sku) > settings.max_availability_skus:
@@ -48,7 +50,9 @@ def get_availability(
 
         near = zip_location(zip)
     radius = radius_miles or (settings.default_radius_miles if near else None)
-    rows = availability.node_stock(session, sku, node=node, near=near, radius_miles=radius)
+    want_rows = nodes if nodes is not None else (node is not None or near is not None)
+    rows = (availability.node_stock(session, sku, node=node, near=near, radius_miles=radius)
+            if want_rows else [])
     if near is not None:
         rows.sort(key=lambda r: (r.distance_miles, r.node, r.sku))
     network = availability.network_atp(session, sku)

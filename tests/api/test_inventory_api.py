@@ -105,6 +105,9 @@ def test_malformed_json_and_oversized_body(client) -> None:  # type: ignore[no-u
 
 def test_availability_network_and_node_views(client) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/v1/availability", params={"sku": ["SKU-A", "SKU-B"]}).json()
+    assert body["nodes"] == []  # the product-page form: network totals only
+    body = client.get("/v1/availability",
+                      params={"sku": ["SKU-A", "SKU-B"], "nodes": True}).json()
     # ST-0002 does not ship from store: its SKU-B counts for pickup only.
     assert body["network"]["SKU-A"] == {"ship": 60, "pickup": 10, "on_hand": 60}
     assert body["network"]["SKU-B"] == {"ship": 0, "pickup": 4, "on_hand": 4}
