@@ -1,0 +1,99 @@
+"""The database implementation of the allocation core's ledger interface.
+
+It satisfies `allocation.ledger.Ledger` structurally (data/ sits below allocation/ and does
+not import it). Bound to a session, it works inside the caller's transaction and wraps
+each reservation attempt in a SAVEPOINT, so a lost race rolls back only that attempt and
+the allocation core can re-decide on fresh stock within the same order transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data import ledger
+from data.availability import sku_ids
+from data.db import Database
+from data.models import Node, NodeKind, StockPosition
+
+
+class _Item(Protocol):
+    node: str
+    sku: str
+    qty: int
+    reference: str | None
+
+
+def node_records(session: Session) -> list[dict[str, Any]]:
+    """Active nodes as plain records (id order) for building the allocation network."""
+    rows = session.scalars(select(Node).where(Node.active.is_(True)).order_by(Node.id)).all()
+    return [{
+        "code": n.code, "kind": n.kind.value, "lat": n.lat, "lon": n.lon, "zip": n.zip,
+        "zip3": int(n.zip[:3]) if n.zip[:3].isdigit() else None,
+        "ship_from_store": n.kind == NodeKind.store and n.ship_from_store,
+        "click_and_collect": n.kind == NodeKind.store and n.click_and_collect,
+        "pick_capacity": n.pick_capacity_per_day, "pick_cost": n.pick_cost_per_unit,
+    } for n in rows]
+
+
+class DbLedger:
+    """ATP reads and all-or-nothing reservations against the database."""
+
+    def __init__(self, db: Database, node_codes: Sequence[str], session: Session | None = None):
+        self.db = db
+        self.node_codes = list(node_codes)
+        self._row = {c: i for i, c in enumerate(self.node_codes)}
+        self._session = session
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        if self._session is None:
+            with self.db.transaction() as s:
+                yield s
+        else:
+            with self._session.begin_nested():
+                yield self._session
+
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """ATP (>= 0) of the SKUs at every node, shape (len(node_codes), len(skus))."""
+        out = np.zeros((len(self.node_codes), len(skus)), dtype=np.int64)
+        col = {s: j for j, s in enumerate(skus)}
+        sp = StockPosition
+        session = self._session or self.db.read_session()
+        try:
+            ids = sku_ids(session, list(dict.fromkeys(skus)))
+            code_of = {v: k for k, v in ids.items()}
+            rows = session.execute(
+                select(Node.code, sp.sku_id, sp.on_hand - sp.reserved - sp.safety_stock)
+                .join(Node, Node.id == sp.node_id)
+                .where(sp.sku_id.in_(ids.values()))
+            ).all()
+        finally:
+            if self._session is None:
+                session.close()
+        for node, sku_id, atp in rows:
+            i = self._row.get(node)
+            if i is not None and atp > 0:
+                out[i, col[code_of[sku_id]]] = atp
+        return out
+
+    def reserve(self, items: Sequence[_Item], *, reference: str,
+                order_line_ids: Sequence[int | None] | None = None,
+                methods: Sequence[str | None] | None = None) -> list[int]:
+        """Reserve every item or raise InsufficientStock with nothing written."""
+        with self._tx() as s:
+            keys = ledger.resolve(s, [(it.node, it.sku) for it in items])
+            return ledger.reserve_many(
+                s, [(keys[(it.node, it.sku)], it.qty) for it in items],
+                reference=reference, order_line_ids=order_line_ids, methods=methods)
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Release open reservations."""
+        with self._tx() as s:
+            for rid in reservation_ids:
+                ledger.release(s, rid)
