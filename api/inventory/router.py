@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.dependencies import AppSettings, Db, DbRead
@@ -23,10 +23,13 @@ router = APIRouter(tags=["inventory"])
 
 
 @router.post("/inventory/events")
-async def post_events(body: InventoryBatchIn, db: Db, settings: AppSettings) -> InventoryResult:
+async def post_events(
+    body: InventoryBatchIn, db: Db, settings: AppSettings,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> InventoryResult:
     """Apply one event, a list, or {"events": [...]} (all or nothing; idempotent per event_id)."""
     return await run_in_threadpool(service.apply_events, db, body.events,
-                                   settings.max_batch_events)
+                                   settings.max_batch_events, idempotency_key)
 
 
 @router.get("/availability")

@@ -1,13 +1,17 @@
-"""Applying inventory feeds and answering availability."""
+"""Applying inventory feeds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.inventory.schemas import InventoryEventIn, InventoryResult
 from data import ledger
 from data.db import Database
 from data.errors import DomainError
+from data.idempotency import run_once
 from data.models import EventKind, utcnow
 
 
@@ -19,24 +23,31 @@ class BatchTooLarge(DomainError):
     type_ = "/problems/too-large"
 
 
-def apply_events(db: Database, events: list[InventoryEventIn], max_events: int) -> InventoryResult:
-    """Apply a feed in one transaction; retry once if a concurrent call wrote the same ids."""
+def _apply(s: Session, events: list[InventoryEventIn]) -> dict[str, Any]:
+    now = utcnow()
+    keys = ledger.resolve(s, [(e.node, e.sku) for e in events])
+    feed = [ledger.FeedEvent(
+        key=keys[(e.node, e.sku)], kind=EventKind(e.kind), qty=e.qty,
+        occurred_at=e.occurred_at or now, event_id=e.event_id, reference=e.reference)
+        for e in events]
+    applied, dupes = ledger.apply_feed(s, feed)
+    return {"applied": applied, "duplicates": dupes}
+
+
+def apply_events(db: Database, events: list[InventoryEventIn], max_events: int,
+                 idempotency_key: str | None = None) -> InventoryResult:
+    """Apply a feed in one transaction (idempotent per event id and per request key)."""
     if len(events) > max_events:
         raise BatchTooLarge(f"{len(events)} events exceed the limit of {max_events} per call; "
                             "split the feed")
-    now = utcnow()
+    payload = [e.model_dump(mode="json") for e in events]
     for attempt in (1, 2):
         try:
-            with db.transaction() as s:
-                keys = ledger.resolve(s, [(e.node, e.sku) for e in events])
-                feed = [ledger.FeedEvent(
-                    key=keys[(e.node, e.sku)], kind=EventKind(e.kind), qty=e.qty,
-                    occurred_at=e.occurred_at or now, event_id=e.event_id,
-                    reference=e.reference) for e in events]
-                applied, dupes = ledger.apply_feed(s, feed)
-            return InventoryResult(applied=applied, duplicates=dupes)
+            result, _ = run_once(db, idempotency_key, "inventory.events", payload,
+                                 lambda s: _apply(s, events))
+            return InventoryResult(**result)
         except IntegrityError:
-            # Another call committed some of these event ids first: re-read and skip them.
+            # A concurrent call committed some of these event ids first: re-read, skip them.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")

@@ -122,3 +122,15 @@ def test_availability_bad_queries(client) -> None:  # type: ignore[no-untyped-de
     assert r.status_code == 422 and "unknown node" in r.json()["detail"]
     r = client.get("/v1/availability", params={"sku": "SKU-A", "zip": "7a"})
     assert r.status_code == 422
+
+
+def test_idempotency_key_replays_the_first_outcome(client) -> None:  # type: ignore[no-untyped-def]
+    hdr = {"Idempotency-Key": "feed-2026-11-23-0001"}
+    first = client.post("/v1/inventory/events", json={**EV, "event_id": "k1"}, headers=hdr)
+    size = ledger_size(client)
+    again = client.post("/v1/inventory/events", json={**EV, "event_id": "k1"}, headers=hdr)
+    assert first.json() == again.json() == {"applied": 1, "duplicates": 0}
+    assert ledger_size(client) == size
+    other = client.post("/v1/inventory/events", json={**EV, "event_id": "k2"}, headers=hdr)
+    assert other.status_code == 422 and "different request" in other.json()["detail"]
+    assert ledger_size(client) == size
