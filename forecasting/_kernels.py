@@ -77,12 +77,38 @@ def predict_one(state: np.ndarray, m: int, out: np.ndarray) -> None:
 
 
 @njit(cache=True, parallel=True)
-def fit_batch(y: np.ndarray, indptr: np.ndarray, models: np.ndarray, m: int,
+def fit_batch(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, m: int,
               params: np.ndarray, state: np.ndarray, fitted: np.ndarray) -> None:
-    """Fit model `models[s]` to every series s (parallel over series)."""
+    """Fit every series to the weighted combination of models in `weights[s]`.
+
+    One-hot rows fit a single model. A combination averages the state rows (the forecast
+    is linear in them) and the fitted values, so it predicts like any single model.
+    """
     for s in prange(indptr.size - 1):
         a, b = indptr[s], indptr[s + 1]
-        fit_one(models[s], y[a:b], m, params[models[s]], state[s], fitted[a:b])
+        x = y[a:b]
+        n_used = 0
+        for j in range(weights.shape[1]):
+            if weights[s, j] > 0.0:
+                n_used += 1
+        if n_used == 1:
+            for j in range(weights.shape[1]):
+                if weights[s, j] > 0.0:
+                    fit_one(j, x, m, params[j], state[s], fitted[a:b])
+            continue
+        tmp_state = np.empty(state.shape[1])
+        tmp_fit = np.empty(b - a)
+        state[s, :] = 0.0
+        fitted[a:b] = 0.0
+        for j in range(weights.shape[1]):
+            w = weights[s, j]
+            if w > 0.0:
+                fit_one(j, x, m, params[j], tmp_state, tmp_fit)
+                for k in range(state.shape[1]):
+                    state[s, k] += w * tmp_state[k]
+                for i in range(b - a):
+                    fitted[a + i] += w * tmp_fit[i]
+        state[s, NONNEG] = tmp_state[NONNEG]
 
 
 @njit(cache=True, parallel=True)
@@ -118,16 +144,17 @@ def _window_error(x: np.ndarray, model: int, m: int, params: np.ndarray, h: int,
 @njit(cache=True, parallel=True)
 def select_batch(y: np.ndarray, indptr: np.ndarray, candidates: np.ndarray,
                  classes: np.ndarray, fallback: np.ndarray, m: int, params: np.ndarray,
-                 h: int, n_windows: int, squared: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Choose per series the candidate with the least rolling-origin error.
+                 h: int, n_windows: int, squared: bool, tol: float) -> np.ndarray:
+    """Combination weights (n_series, n_models) from rolling-origin cross-validation.
 
-    `candidates[c, j]` says whether model j competes for series of demand class c;
-    squared errors rank like RMSSE, absolute errors like MASE (the scale is per series).
-    Returns (chosen model ids, their cross-validation errors).
+    `candidates[c, j]` says whether model j competes for series of demand class c. Every
+    candidate whose CV error is within `tol` x the best gets an equal weight (tol = 1 keeps
+    only the best: pure selection). Squared errors rank like RMSSE, absolute errors like
+    MASE (the scale is per series, so it cancels).
     """
     n_series = indptr.size - 1
-    chosen = np.empty(n_series, dtype=np.int64)
-    best_err = np.empty(n_series)
+    n_models = candidates.shape[1]
+    weights = np.zeros((n_series, n_models))
     width = state_width(m)
     for s in prange(n_series):
         a, b = indptr[s], indptr[s + 1]
@@ -136,18 +163,30 @@ def select_batch(y: np.ndarray, indptr: np.ndarray, candidates: np.ndarray,
         state = np.empty(width)
         fitted = np.empty(b - a)
         pred = np.empty(h)
+        errors = np.full(n_models, np.inf)
         best, best_e = fallback[c], np.inf
         min_train = max(2 * m + 2, 8)
-        for j in range(candidates.shape[1]):
+        for j in range(n_models):
             if not candidates[c, j]:
                 continue
             e = _window_error(x, j, m, params[j], h, n_windows, min_train, squared,
                               state, fitted, pred)
+            errors[j] = e
             if e < best_e:
                 best, best_e = j, e
-        chosen[s] = best
-        best_err[s] = best_e
-    return chosen, best_err
+        if not np.isfinite(best_e):
+            weights[s, best] = 1.0  # too short to cross-validate: the class default
+            continue
+        # Squared errors compare as RMSSE^2: take the root so tol means the same for both.
+        limit = best_e * (tol * tol if squared else tol)
+        n_used = 0
+        for j in range(n_models):
+            if errors[j] <= limit:
+                n_used += 1
+        for j in range(n_models):
+            if errors[j] <= limit:
+                weights[s, j] = 1.0 / n_used
+    return weights
 
 
 @njit(cache=True)

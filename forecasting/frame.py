@@ -1,0 +1,121 @@
+"""The pandas edge: `forecast(df, h, freq, ...)` on long format (`unique_id, ds, y`)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.core import (
+    DEFAULT_COMBINE_TOL,
+    DEFAULT_QUANTILES,
+    DEFAULT_WINDOWS,
+    check_horizon,
+    check_levels,
+    forecast_arrays,
+    model_id,
+)
+
+REQUIRED_COLUMNS = ("unique_id", "ds", "y")
+# Series per chunk when a progress bar is shown: small enough to move, big enough for prange.
+_CHUNK = 2000
+_SEASON_BY_FREQ = {"D": 7, "B": 5, "h": 24, "H": 24, "W": 52, "M": 12, "ME": 12, "MS": 12,
+                   "Q": 4, "QE": 4, "QS": 4}
+
+
+def season_length_for(freq: str | int) -> int:
+    """Season length implied by a frequency: weekly for days, yearly for weeks/months."""
+    if isinstance(freq, int):
+        return 1
+    base = pd.tseries.frequencies.to_offset(freq).name.split("-")[0]
+    return _SEASON_BY_FREQ.get(base, 1)
+
+
+def quantile_column(level: float) -> str:
+    """Output column name of a quantile level, e.g. 0.9 -> 'q0.9'."""
+    return f"q{level:g}"
+
+
+def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
+    """Long frame -> (y, indptr, ids, last ds per series), sorted by unique_id then ds."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)}, missing {missing}")
+    if df.empty:
+        raise ValueError("expected at least one row, got an empty frame")
+    data = df.loc[:, list(REQUIRED_COLUMNS)].sort_values(["unique_id", "ds"], kind="stable")
+    y = pd.to_numeric(data["y"], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(y).all():
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise ValueError(f"expected numeric, finite y, got {bad} missing or non-numeric values")
+    ids = data["unique_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    indptr = np.r_[starts, ids.size].astype(np.int64)
+    ds = data["ds"].to_numpy()
+    same_id = ids[1:] == ids[:-1]
+    if np.any(same_id & (ds[1:] == ds[:-1])):
+        dup = ids[1:][same_id & (ds[1:] == ds[:-1])][0]
+        raise ValueError(f"expected one row per (unique_id, ds), series {dup!r} has duplicates")
+    last_ds = data["ds"].iloc[indptr[1:] - 1].reset_index(drop=True)
+    return y, indptr, ids[starts], last_ds
+
+
+def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
+    """(n_series * h) future timestamps: last ds + 1..h steps of freq."""
+    steps = np.arange(1, h + 1)
+    if pd.api.types.is_numeric_dtype(last_ds):
+        step = int(freq) if isinstance(freq, int) else 1
+        return (last_ds.to_numpy()[:, None] + step * steps[None, :]).reshape(-1)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    last = pd.DatetimeIndex(pd.to_datetime(last_ds))
+    cols = [last + k * offset for k in steps]
+    return np.stack([c.to_numpy() for c in cols], axis=1).reshape(-1)
+
+
+def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
+             models: str | Sequence[str] = "auto",
+             quantiles: Sequence[float] = DEFAULT_QUANTILES, *,
+             season_length: int | None = None, progress: bool = False,
+             n_windows: int = DEFAULT_WINDOWS, metric: str = "rmsse",
+             combine_tol: float = DEFAULT_COMBINE_TOL) -> pd.DataFrame:
+    """Forecast long-format demand: columns unique_id, ds, model, mean, q<level>..."""
+    h = check_horizon(h)
+    levels = check_levels(quantiles)
+    for name in [models] if isinstance(models, str) else list(models):
+        if name != "auto":
+            model_id(name)
+    m = season_length_for(freq) if season_length is None else int(season_length)
+    y, indptr, ids, last_ds = to_flat(df)
+    n_series = ids.size
+    mean = np.empty((n_series, h))
+    qs = np.empty((n_series, h, levels.size))
+    chosen: list[str] = []
+    bounds = [*range(0, n_series, _CHUNK), n_series]
+    bar = None
+    if progress and n_series > _CHUNK:
+        from tqdm import tqdm  # only when asked: the library stays quiet by default
+
+        bar = tqdm(total=n_series, unit="series", desc="forecast")
+    for lo, hi in itertools.pairwise(bounds):
+        a, b = indptr[lo], indptr[hi]
+        res = forecast_arrays(y[a:b], indptr[lo:hi + 1] - a, h, models, levels,
+                              season_length=m, n_windows=n_windows, metric=metric,
+                              combine_tol=combine_tol)
+        mean[lo:hi] = res.mean
+        qs[lo:hi] = res.quantiles
+        chosen.extend(res.models)
+        if bar is not None:
+            bar.update(hi - lo)
+    if bar is not None:
+        bar.close()
+    out = pd.DataFrame({
+        "unique_id": np.repeat(ids, h),
+        "ds": _future_ds(last_ds, h, freq),
+        "model": np.repeat(np.asarray(chosen, dtype=object), h),
+        "mean": mean.reshape(-1),
+    })
+    for j, level in enumerate(levels):
+        out[quantile_column(level)] = qs[:, :, j].reshape(-1)
+    return out
