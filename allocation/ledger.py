@@ -55,6 +55,7 @@ class MemoryLedger:
         sku_codes: Sequence[str],
         on_hand: np.ndarray,
         safety_stock: np.ndarray | None = None,
+        pick_capacity: np.ndarray | None = None,
     ) -> None:
         self.node_codes = list(node_codes)
         self.sku_codes = list(sku_codes)
@@ -70,6 +71,14 @@ class MemoryLedger:
         )
         if (self.on_hand < 0).any() or (self.safety < 0).any():
             raise InvalidQuantity("expected on_hand >= 0 and safety_stock >= 0")
+        # Units each node can still pick (None: uncapped); reservations use it up.
+        self.pick_left = (
+            None if pick_capacity is None else np.array(pick_capacity, dtype=np.int64).reshape(-1)
+        )
+        if self.pick_left is not None and (
+            self.pick_left.shape != (shape[0],) or (self.pick_left < 0).any()
+        ):
+            raise InvalidQuantity("expected one pick_capacity >= 0 per node")
         self._reservations: dict[int, tuple[int, int, int]] = {}
         self._next_id = 1
 
@@ -78,6 +87,20 @@ class MemoryLedger:
             return np.fromiter((self.sku_index[s] for s in skus), dtype=np.int64, count=len(skus))
         except KeyError as exc:
             raise UnknownReference(f"unknown SKU {exc.args[0]!r}") from None
+
+    def capacity_left(self) -> np.ndarray | None:
+        """Pick capacity left per node, or None when no node is capped."""
+        return None if self.pick_left is None else self.pick_left.copy()
+
+    def receive(self, node: str, sku: str, qty: int) -> None:
+        """A receipt: `qty` more units on hand at (node, SKU)."""
+        if qty <= 0:
+            raise InvalidQuantity(f"expected qty > 0, got {qty}")
+        try:
+            i, j = self.node_index[node], self.sku_index[sku]
+        except KeyError as exc:
+            raise UnknownReference(f"unknown node or SKU {exc.args[0]!r}") from None
+        self.on_hand[i, j] += qty
 
     def atp_all(self) -> np.ndarray:
         """ATP of every (node, SKU), never negative."""
@@ -105,10 +128,20 @@ class MemoryLedger:
             avail = int(self.on_hand[i, j] - self.reserved[i, j] - self.safety[i, j])
             if avail < q:
                 raise InsufficientStock(self.node_codes[i], self.sku_codes[j], q, max(avail, 0))
+        if self.pick_left is not None:
+            per_node: dict[int, int] = {}
+            for (i, _), q in need.items():
+                per_node[i] = per_node.get(i, 0) + q
+            for i, q in per_node.items():
+                if q > self.pick_left[i]:
+                    raise InsufficientStock(self.node_codes[i], "*", q, int(self.pick_left[i]),
+                                            what="pick capacity")
         ids = []
         for it in items:
             i, j = self.node_index[it.node], self.sku_index[it.sku]
             self.reserved[i, j] += it.qty
+            if self.pick_left is not None:
+                self.pick_left[i] -= it.qty
             rid = self._next_id
             self._next_id += 1
             self._reservations[rid] = (i, j, it.qty)
@@ -123,6 +156,8 @@ class MemoryLedger:
         for rid in reservation_ids:
             i, j, q = self._reservations.pop(rid)
             self.reserved[i, j] -= q
+            if self.pick_left is not None:
+                self.pick_left[i] += q  # never picked: the labour is free again
 
     def consume(self, reservation_ids: Sequence[int]) -> None:
         """Reserved units leave the node (shipped or collected)."""

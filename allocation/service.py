@@ -1,0 +1,129 @@
+"""`decide` (pure, on an ATP array) and `allocate` (read ATP, decide, reserve atomically, retry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from allocation.candidates import Candidates, build_candidates
+from allocation.costs import CostModel
+from allocation.decision import Decision, build_decision
+from allocation.ledger import Ledger, ReserveItem
+from allocation.network import Network, Order, unique_skus
+from allocation.policies import Policy, get_policy
+from data.errors import InsufficientStock
+
+__all__ = ["OpportunityCosts", "allocate", "decide", "reserve_items"]
+
+DEFAULT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, eq=False)
+class OpportunityCosts:
+    """Price per unit of taking stock from (node, SKU); zero for SKUs it does not list."""
+
+    sku_codes: tuple[str, ...]
+    values: np.ndarray  # (nodes, len(sku_codes)), indexed like the network
+
+    def __post_init__(self) -> None:
+        vals = np.array(self.values, dtype=np.float64, copy=True)
+        if vals.ndim != 2 or vals.shape[1] != len(self.sku_codes):
+            raise ValueError("expected values of shape (nodes, len(sku_codes))")
+        if not np.isfinite(vals).all() or (vals < 0).any():
+            raise ValueError("expected opportunity costs >= 0")
+        vals.setflags(write=False)
+        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "sku_codes", tuple(self.sku_codes))
+        object.__setattr__(self, "_col", {s: j for j, s in enumerate(self.sku_codes)})
+
+    def for_skus(self, skus: Sequence[str]) -> np.ndarray:
+        """(nodes, len(skus)) array, zero columns for unknown SKUs."""
+        col: dict[str, int] = self._col  # type: ignore[attr-defined]
+        out = np.zeros((self.values.shape[0], len(skus)))
+        for k, s in enumerate(skus):
+            j = col.get(s)
+            if j is not None:
+                out[:, k] = self.values[:, j]
+        return out
+
+
+def decide(
+    order: Order,
+    network: Network,
+    atp: np.ndarray,
+    policy: Policy | str = "optimal",
+    *,
+    cost: CostModel | None = None,
+    capacity: np.ndarray | None = None,
+    zone_matrix: np.ndarray | None = None,
+    sku_weights: Mapping[str, float] | None = None,
+    opportunity: OpportunityCosts | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Decision, Candidates]:
+    """Decide one order on an ATP array of shape (nodes, distinct SKUs in first-seen order)."""
+    pol = get_policy(policy) if isinstance(policy, str) else policy
+    skus, _, _ = unique_skus(order.lines)
+    weights = None if sku_weights is None else np.array([sku_weights.get(s, 1.0) for s in skus])
+    start = time.perf_counter()
+    cands = build_candidates(
+        network, order, atp, cost or CostModel(), capacity=capacity, weights=weights,
+        zone_matrix=zone_matrix,
+        opportunity=None if opportunity is None else opportunity.for_skus(skus), now=now)
+    plan, info = pol.plan(cands)
+    info = dict(info, seconds=time.perf_counter() - start)
+    return build_decision(order, network, cands, plan, pol.name, info), cands
+
+
+def reserve_items(decision: Decision) -> list[ReserveItem]:
+    """One reservation item per (node, SKU) the decision takes stock from."""
+    merged: dict[tuple[str, str], int] = {}
+    for line in decision.lines:
+        for a in line.allocations:
+            merged[a.node, line.sku] = merged.get((a.node, line.sku), 0) + a.qty
+    return [ReserveItem(node, sku, q, reference=decision.order)
+            for (node, sku), q in merged.items()]
+
+
+def allocate(
+    order: Order,
+    network: Network,
+    ledger: Ledger,
+    policy: Policy | str = "optimal",
+    *,
+    cost: CostModel | None = None,
+    zone_matrix: np.ndarray | None = None,
+    sku_weights: Mapping[str, float] | None = None,
+    opportunity: OpportunityCosts | None = None,
+    now: dt.datetime | None = None,
+    max_attempts: int = DEFAULT_ATTEMPTS,
+) -> Decision:
+    """Read ATP, decide, reserve every line at once; re-decide on a lost race (never oversell).
+
+    Raises InsufficientStock when the stock keeps moving under us for `max_attempts` tries.
+    """
+    if list(ledger.node_codes) != list(network.codes):
+        raise ValueError("expected the ledger's nodes in the network's order")
+    skus, _, _ = unique_skus(order.lines)
+    last: InsufficientStock | None = None
+    for attempt in range(1, max_attempts + 1):
+        atp = ledger.atp(skus)
+        left = getattr(ledger, "capacity_left", None)
+        capacity = left() if callable(left) else None
+        decision, _ = decide(order, network, atp, policy, cost=cost, capacity=capacity,
+                             zone_matrix=zone_matrix, sku_weights=sku_weights,
+                             opportunity=opportunity, now=now)
+        items = reserve_items(decision)
+        if not items:
+            return replace(decision, attempts=attempt)
+        try:
+            ids = ledger.reserve(items, reference=order.id)
+        except InsufficientStock as exc:  # someone took the stock between read and write
+            last = exc
+            continue
+        return replace(decision, reservations=tuple(ids), attempts=attempt)
+    assert last is not None
+    raise last
