@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from api import problems
+from api.allocations.router import router as allocations_router
+from api.allocations.service import AllocationContext
 from api.catalog.router import router as catalog_router
 from api.health.router import router as health_router
 from api.inventory.router import router as inventory_router
@@ -23,6 +25,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
+        app.state.allocation = AllocationContext(app.state.db)
         yield
         if db is None:
             app.state.db.dispose()
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health_router)
     app.include_router(catalog_router, prefix="/v1")
     app.include_router(inventory_router, prefix="/v1")
+    app.include_router(allocations_router, prefix="/v1")
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

@@ -8,18 +8,19 @@ the allocation core can re-decide on fresh stock within the same order transacti
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data import ledger
 from data.availability import sku_ids
 from data.db import Database
-from data.models import Node, NodeKind, StockPosition
+from data.models import Node, NodeKind, Reservation, ReservationStatus, StockPosition
 
 
 class _Item(Protocol):
@@ -44,11 +45,37 @@ def node_records(session: Session) -> list[dict[str, Any]]:
 class DbLedger:
     """ATP reads and all-or-nothing reservations against the database."""
 
-    def __init__(self, db: Database, node_codes: Sequence[str], session: Session | None = None):
+    def __init__(self, db: Database, node_codes: Sequence[str], session: Session | None = None,
+                 daily_capacity: np.ndarray | None = None):
         self.db = db
         self.node_codes = list(node_codes)
         self._row = {c: i for i, c in enumerate(self.node_codes)}
         self._session = session
+        self._capacity = daily_capacity
+
+    def capacity_left(self) -> np.ndarray | None:
+        """Units each node can still pick today: daily capacity minus today's reservations."""
+        if self._capacity is None:
+            return None
+        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        session = self._session or self.db.read_session()
+        try:
+            rows = session.execute(
+                select(Node.code, func.sum(Reservation.qty))
+                .join(Node, Node.id == Reservation.node_id)
+                .where(Reservation.created_at >= midnight,
+                       Reservation.status != ReservationStatus.released)
+                .group_by(Node.code)
+            ).all()
+        finally:
+            if self._session is None:
+                session.close()
+        left = np.array(self._capacity, dtype=np.int64, copy=True)
+        for code, used in rows:
+            i = self._row.get(code)
+            if i is not None:
+                left[i] = max(int(left[i]) - int(used), 0)
+        return left
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:

@@ -1,0 +1,27 @@
+"""POST /v1/allocations: source an order (or quote it with dry_run)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.allocations import service
+from api.allocations.schemas import AllocationIn, AllocationOut
+from api.dependencies import Db
+
+router = APIRouter(tags=["allocations"])
+
+
+
+
+@router.post("/allocations")
+async def post_allocation(
+    body: AllocationIn, request: Request, db: Db,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> AllocationOut:
+    """Decide per line the node and method at least cost, reserve it, and say why."""
+    out = await run_in_threadpool(service.allocate_order, db, request.app.state.allocation, body,
+                                  idempotency_key)
+    return AllocationOut(**out)

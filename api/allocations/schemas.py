@@ -1,0 +1,67 @@
+"""Request and response models of POST /v1/allocations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+MAX_LINES = 200
+
+
+class LineIn(BaseModel):
+    """One order line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=40)
+    qty: StrictInt = Field(gt=0, le=10_000)
+
+
+class ConstraintsIn(BaseModel):
+    """Customer constraints on the sourcing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    single_parcel: bool = False
+    max_parcels: int | None = Field(default=None, ge=1)
+    deliver_by: dt.date | None = Field(default=None, description="Latest delivery/ready date.")
+
+
+class AllocationIn(BaseModel):
+    """An order to source (and reserve unless dry_run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(min_length=1, max_length=120)
+    method: Literal["ship", "pickup"] = "ship"
+    zip: str | None = Field(default=None, pattern=r"^\d{5}$", description="Ship-to ZIP.")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    pickup_store: str | None = Field(default=None, max_length=40)
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+    constraints: ConstraintsIn = Field(default_factory=ConstraintsIn)
+    policy: Literal["optimal", "rules", "nearest"] = "optimal"
+    dry_run: bool = Field(default=False, description="Quote only: decide without reserving.")
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _where(self) -> AllocationIn:
+        if self.method == "pickup" and not self.pickup_store:
+            raise ValueError("a pickup order needs pickup_store")
+        if self.method == "ship" and self.zip is None and (self.lat is None or self.lon is None):
+            raise ValueError("a ship order needs zip, or lat and lon")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class AllocationOut(BaseModel):
+    """The decision: per line the nodes, methods, costs, runner-up and promise date."""
+
+    order_id: str
+    status: str
+    dry_run: bool
+    replayed: bool = False
+    decision: dict[str, Any]
