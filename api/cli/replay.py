@@ -1,0 +1,43 @@
+"""`omni replay INSTANCE.json --policy NAME --out RESULT.json [--bound]` (REPLAY.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from api.cli.app import app
+
+
+@app.command()
+def replay(
+    instance: Path = typer.Argument(..., exists=True, dir_okay=False, help="omni-replay/1 file."),
+    policy: str = typer.Option("optimal", help="nearest | rules | optimal."),
+    out: Path = typer.Option(..., help="Where to write the omni-replay-result/1 JSON."),
+    bound: bool = typer.Option(False, "--bound", help="Also solve the DLP and print cost/DLP."),
+    progress: bool = typer.Option(True, help="tqdm progress bar on stderr."),
+) -> None:
+    """Replay an instance's orders through a policy on an in-memory ledger, judge the cost."""
+    from tqdm import tqdm
+
+    from allocation.replay import dlp_of, load_instance, run_replay, validate_result
+
+    inst = load_instance(instance)
+    bar = (lambda it: tqdm(it, total=len(inst.orders), desc=policy, unit="order",
+                           file=sys.stderr)) if progress else None
+    try:
+        result = run_replay(inst, policy, progress=bar)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy") from None
+    errors = validate_result(inst.raw, result)
+    out.write_text(json.dumps(result))
+    typer.echo(f"cost {result['total_cost']:.2f}")
+    if bound:
+        dlp = dlp_of(inst)
+        typer.echo(f"DLP {dlp.value:.2f}  cost/DLP {result['total_cost'] / dlp.value:.4f}")
+    typer.echo(f"seconds {result['seconds']:.2f}")
+    if errors:
+        typer.echo(f"INVALID result: {len(errors)} problem(s), first: {errors[0]}", err=True)
+        raise typer.Exit(code=1)
