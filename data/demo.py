@@ -47,6 +47,7 @@ ONLINE_SHARE = 0.5  # online demand DCs serve, as a share of all store demand
 STOCKOUT_STORE, STOCKOUT_DC = 0.04, 0.02  # share of stock rows that start empty
 SHIP_FROM_STORE_SHARE, CLICK_AND_COLLECT_SHARE = 0.75, 0.9
 LEVEL_DRIFT = 0.25  # sd of a series' log demand level over the whole history
+DC_SNAP_MILES = {"state": 40.0, "US": 150.0}  # look for a big city this far
 SALES_CHUNK_CELLS = 4_000_000  # series x days drawn at once (bounds memory)
 
 
@@ -168,7 +169,8 @@ def _store_nodes(chosen: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
                                                      strict=True)],
         "kind": "store",
         "address": chosen["address"].to_numpy(),
-        "city": chosen["city"].to_numpy(),
+        # "Houston (Katy Mills)" names the store; the city is Houston.
+        "city": chosen["city"].str.replace(r"\s*\(.*\)\s*$", "", regex=True).to_numpy(),
         "state": chosen["state"].to_numpy(),
         "zip": chosen["zip"].to_numpy(),
         "lat": chosen["lat"].to_numpy(),
@@ -236,7 +238,12 @@ def _dc_nodes(params: DemoParams, rng: np.random.Generator) -> pd.DataFrame:
         miles = haversine_miles(lat, lon, cities["lat"].to_numpy(), cities["lon"].to_numpy())
         free = ~cities.index.isin(list(used))
         in_region = free & ((cities["state"] == params.region).to_numpy() | (params.region == "US"))
-        pick = int(np.argmin(np.where(in_region if in_region.any() else free, miles, np.inf)))
+        allowed = in_region if in_region.any() else free
+        # The largest city within DC_SNAP_MILES of the centre (a metro's core city, not a
+        # suburb), else simply the nearest city.
+        near = allowed & (miles <= DC_SNAP_MILES["US" if params.region == "US" else "state"])
+        pick = int(np.argmax(np.where(near, cities["population"].to_numpy(), -1))) \
+            if near.any() else int(np.argmin(np.where(allowed, miles, np.inf)))
         used.add(pick)
         city = cities.iloc[pick]
         zip_code = nearest_zip(float(city["lat"]), float(city["lon"]))

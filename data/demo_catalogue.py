@@ -24,49 +24,50 @@ class Category:
     price: tuple[float, float]  # log-uniform, dollars
     margin: tuple[float, float]  # gross margin (price - cost) / price, uniform
     demand: float  # relative units per day: groceries turn over, electronics do not
-    nouns: tuple[str, ...]
+    nouns: tuple[str, ...]  # lightest first: an item's weight follows its noun
 
 
 CATEGORIES: tuple[Category, ...] = (
     Category("grocery", 0.28, (0.2, 6.0), (0.9, 14.0), (0.15, 0.30), 1.8, (
-        "Whole Milk", "Breakfast Cereal", "Ground Coffee", "Spaghetti", "Peanut Butter",
-        "Long Grain Rice", "Olive Oil", "Tortilla Chips", "Orange Juice", "Diced Tomatoes",
-        "Black Beans", "Sandwich Bread", "Cheddar Cheese", "Greek Yogurt", "Granola Bars",
-        "Salsa", "Chicken Broth", "Frozen Pizza", "Bottled Water", "Cola", "Cookies",
-        "Honey", "Oatmeal", "Macaroni & Cheese", "Salted Butter", "Large Eggs",
+        "Granola Bars", "Macaroni & Cheese", "Salted Butter", "Cheddar Cheese", "Cookies",
+        "Tortilla Chips", "Spaghetti", "Sandwich Bread", "Greek Yogurt", "Black Beans",
+        "Diced Tomatoes", "Salsa", "Honey", "Ground Coffee", "Breakfast Cereal", "Oatmeal",
+        "Peanut Butter", "Chicken Broth", "Olive Oil", "Large Eggs", "Long Grain Rice",
+        "Frozen Pizza", "Orange Juice", "Whole Milk", "Cola", "Bottled Water",
     )),
     Category("household", 0.12, (0.5, 18.0), (1.5, 28.0), (0.25, 0.40), 1.2, (
-        "Paper Towels", "Bath Tissue", "Laundry Detergent", "Dish Soap", "Trash Bags",
-        "All-Purpose Cleaner", "Disinfecting Wipes", "Aluminum Foil", "Zipper Bags",
-        "Light Bulbs", "AA Batteries", "Sponges", "Fabric Softener", "Air Freshener",
+        "Sponges", "AA Batteries", "Light Bulbs", "Zipper Bags", "Air Freshener",
+        "Aluminum Foil", "Disinfecting Wipes", "Dish Soap", "All-Purpose Cleaner",
+        "Trash Bags", "Paper Towels", "Bath Tissue", "Fabric Softener", "Laundry Detergent",
     )),
     Category("health & beauty", 0.12, (0.1, 2.5), (2.5, 35.0), (0.35, 0.55), 1.0, (
-        "Shampoo", "Conditioner", "Toothpaste", "Body Wash", "Deodorant", "Pain Reliever",
-        "Multivitamin", "Sunscreen SPF 50", "Hand Lotion", "Razor Cartridges", "Lip Balm",
-        "Cotton Swabs", "Allergy Relief", "Mouthwash", "Bandages",
+        "Lip Balm", "Razor Cartridges", "Bandages", "Allergy Relief", "Pain Reliever",
+        "Deodorant", "Toothpaste", "Cotton Swabs", "Multivitamin", "Sunscreen SPF 50",
+        "Hand Lotion", "Conditioner", "Shampoo", "Body Wash", "Mouthwash",
     )),
     Category("electronics", 0.07, (0.2, 30.0), (8.0, 450.0), (0.08, 0.25), 0.3, (
-        "USB-C Cable", "Wireless Earbuds", "Phone Charger", "Bluetooth Speaker",
-        "HDMI Cable", "Smart Plug", "32in LED TV", "Tablet Case", "Power Bank",
-        "Wireless Mouse", "Keyboard", "Streaming Stick", "Memory Card 128GB",
+        "Memory Card 128GB", "USB-C Cable", "Streaming Stick", "Wireless Earbuds",
+        "HDMI Cable", "Wireless Mouse", "Smart Plug", "Phone Charger", "Power Bank",
+        "Tablet Case", "Keyboard", "Bluetooth Speaker", "32in LED TV",
     )),
     Category("toys", 0.08, (0.2, 12.0), (4.0, 70.0), (0.35, 0.50), 0.5, (
-        "Building Blocks Set", "Action Figure", "Fashion Doll", "Board Game", "Puzzle 1000pc",
-        "RC Car", "Plush Bear", "Art Kit", "Card Game", "Water Blaster", "Play-Dough Pack",
+        "Card Game", "Action Figure", "Fashion Doll", "Play-Dough Pack", "Plush Bear",
+        "Puzzle 1000pc", "Art Kit", "Water Blaster", "Board Game", "Building Blocks Set",
+        "RC Car",
     )),
     Category("apparel", 0.12, (0.2, 3.0), (4.0, 55.0), (0.45, 0.65), 0.6, (
-        "Crew T-Shirt", "Denim Jeans", "Athletic Socks 6pk", "Hoodie", "Leggings",
-        "Polo Shirt", "Rain Jacket", "Sneakers", "Baseball Cap", "Pajama Set", "Flip Flops",
+        "Baseball Cap", "Crew T-Shirt", "Athletic Socks 6pk", "Flip Flops", "Leggings",
+        "Polo Shirt", "Pajama Set", "Denim Jeans", "Rain Jacket", "Hoodie", "Sneakers",
     )),
     Category("home", 0.11, (0.8, 35.0), (5.0, 140.0), (0.35, 0.55), 0.45, (
-        "Bath Towel", "Queen Sheet Set", "Throw Pillow", "Storage Bin", "Nonstick Skillet",
-        "Dinnerware Set", "Coffee Maker", "Table Lamp", "Shower Curtain", "Picture Frame",
-        "Vacuum Cleaner", "Food Storage Set", "Candle",
+        "Candle", "Picture Frame", "Shower Curtain", "Bath Towel", "Throw Pillow",
+        "Food Storage Set", "Nonstick Skillet", "Queen Sheet Set", "Storage Bin",
+        "Table Lamp", "Coffee Maker", "Dinnerware Set", "Vacuum Cleaner",
     )),
     Category("sporting goods", 0.10, (0.3, 40.0), (4.0, 180.0), (0.28, 0.45), 0.4, (
-        "Yoga Mat", "Dumbbell Pair", "Basketball", "Fishing Rod", "Camping Tent",
-        "Water Bottle", "Bike Helmet", "Folding Chair", "Soccer Ball", "Resistance Bands",
-        "Cooler", "Golf Balls 12pk",
+        "Resistance Bands", "Golf Balls 12pk", "Water Bottle", "Soccer Ball", "Basketball",
+        "Bike Helmet", "Fishing Rod", "Yoga Mat", "Folding Chair", "Camping Tent", "Cooler",
+        "Dumbbell Pair",
     )),
 )
 
@@ -82,7 +83,13 @@ def build_catalogue(n_skus: int, rng: np.random.Generator) -> pd.DataFrame:
     """A catalogue of n_skus items: id, code, name, category, weight_lb, prices, daily_rate."""
     shares = np.array([c.share for c in CATEGORIES])
     cat_idx = rng.choice(len(CATEGORIES), size=n_skus, p=shares / shares.sum())
-    u = rng.random((n_skus, 3))
+    n_nouns = np.array([len(c.nouns) for c in CATEGORIES])[cat_idx]
+    noun_idx = rng.integers(0, n_nouns)
+    u = rng.random((n_nouns.size, 3))
+    # Weight sits in the noun's slice of the category range (a TV outweighs a cable); price
+    # leans on weight, so heavier items of a category tend to cost more.
+    u[:, 0] = (noun_idx + u[:, 0]) / n_nouns
+    u[:, 1] = 0.5 * u[:, 0] + 0.5 * u[:, 1]
 
     def pick(attr: str, col: int, log: bool) -> np.ndarray:
         lo = np.array([getattr(c, attr)[0] for c in CATEGORIES])[cat_idx]
@@ -104,11 +111,9 @@ def build_catalogue(n_skus: int, rng: np.random.Generator) -> pd.DataFrame:
 
     brand = rng.integers(len(BRANDS), size=n_skus)
     variant = rng.integers(len(VARIANTS), size=n_skus)
-    noun_pick = rng.random(n_skus)
     names = []
     for i in range(n_skus):
-        cat = CATEGORIES[cat_idx[i]]
-        noun = cat.nouns[int(noun_pick[i] * len(cat.nouns))]
+        noun = CATEGORIES[cat_idx[i]].nouns[noun_idx[i]]
         names.append(" ".join(p for p in (BRANDS[brand[i]], noun, VARIANTS[variant[i]]) if p))
     ids = np.arange(1, n_skus + 1)
     return pd.DataFrame({
