@@ -128,12 +128,14 @@ def _hw_run(x: np.ndarray, m: int, p: np.ndarray, state: np.ndarray,
     seasonal = m > 1
     season = np.zeros(max(m, 1))
     if seasonal:
-        # Classical start: level and trend from the first two seasons, season from the first.
+        # Classical start: level and trend from the first two seasons' means; the first
+        # season's deviations from that trend line (centred mid-season) give the season.
         l0 = x[:m].mean()
         b = (x[m:2 * m].mean() - l0) / m
+        mid = 0.5 * (m - 1)
         for j in range(m):
-            season[j] = x[j] - l0
-        level = l0 + (m - 1) * b  # level at the end of the first season
+            season[j] = x[j] - (l0 + (j - mid) * b)
+        level = l0 + mid * b  # level at the end of the first season
         start = m
     else:
         level = x[0]
