@@ -117,9 +117,10 @@ class CostModel:
     timing: Timing = field(default_factory=Timing)
     transfer: TransferRates = field(default_factory=TransferRates)
     # Unfilled units: one extra parcel from a virtual node as far as the farthest real node,
-    # every shipping rate times this multiplier (REPLAY.md), plus a per-unit penalty.
+    # every shipping rate times this multiplier (REPLAY.md), plus a per-unit penalty (the lost
+    # margin and goodwill of a cancelled unit; REPLAY.md instances set it to zero).
     unfilled_multiplier: float = 2.0
-    unfilled_per_unit: float = 0.0
+    unfilled_per_unit: float = 20.0
     # REPLAY.md prices every supplying node like a shipment, pickups included.
     pickup_priced_as_shipping: bool = False
 

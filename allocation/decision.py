@@ -205,8 +205,8 @@ def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan
     if plan.unfilled.sum() > 0:
         unfilled_cost = d.unfilled_parcel_cost + float(d.unfilled_unit_cost @ plan.unfilled)
     total = CostBreakdown(
-        parcels=sum(p.cost.parcels for p in parcels), shipping=sum(p.cost.shipping for p in parcels),
-        pick=sum(p.cost.pick for p in parcels),
+        parcels=sum(p.cost.parcels for p in parcels),
+        shipping=sum(p.cost.shipping for p in parcels), pick=sum(p.cost.pick for p in parcels),
         opportunity=sum(p.cost.opportunity for p in parcels), unfilled=unfilled_cost)
 
     # Hand each distinct SKU's units to its order lines in line order (duplicates share).

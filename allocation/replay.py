@@ -61,6 +61,7 @@ def cost_model_from(costs: dict[str, Any]) -> CostModel:
         pick=PickCosts(dc=float(pick.get("dc", 0.0)), store=float(pick.get("store", 0.0))),
         transfer=TransferRates(enabled=False),
         unfilled_multiplier=float(costs.get("unfilled_multiplier", 2.0)),
+        unfilled_per_unit=0.0,
         pickup_priced_as_shipping=True,
     )
 

@@ -23,7 +23,8 @@ def meridian_network() -> Network:
 def literature_costs() -> CostModel:
     """Jasin & Sinha constants, no pick cost, replay-style pricing."""
     return CostModel(shipping=DistanceRates(), pick=PickCosts(0.0, 0.0),
-                     transfer=TransferRates(enabled=False), pickup_priced_as_shipping=True)
+                     transfer=TransferRates(enabled=False), unfilled_per_unit=0.0,
+                     pickup_priced_as_shipping=True)
 
 
 @pytest.fixture

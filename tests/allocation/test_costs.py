@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from allocation.costs import (
-    CostModel, DistanceRates, PickCosts, RateCard, Timing, promise_dates, zone_from_miles,
+    CostModel,
+    DistanceRates,
+    PickCosts,
+    RateCard,
+    Timing,
+    promise_dates,
+    zone_from_miles,
     zones_for,
 )
 from tests.allocation.factories import tiny_zone_matrix

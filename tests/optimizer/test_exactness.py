@@ -7,7 +7,10 @@ import numpy as np
 from allocation.candidates import build_candidates
 from optimizer import SolveParams, is_feasible, solve
 from tests.allocation.factories import (
-    random_cost_model, random_network, random_order, tiny_zone_matrix,
+    random_cost_model,
+    random_network,
+    random_order,
+    tiny_zone_matrix,
 )
 from tests.optimizer.bruteforce import brute_force_cost
 

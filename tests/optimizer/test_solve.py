@@ -111,7 +111,7 @@ def test_pruned_nodes_have_a_bound_above_a_feasible_cost() -> None:
     data = ProblemData(rng.integers(1, 3, lines), rng.integers(0, 3, (n, lines)),
                        rng.uniform(0.4, 2.0, (n, lines)), np.full(n, 8.759), np.full(n, 4),
                        np.full(lines, 5.0), 17.5)
-    plan, ub = upper_bound_plan(data)
+    _plan, ub = upper_bound_plan(data)
     kept = prune_nodes(data, ub)
     assert len(kept) < n  # it prunes something on this instance...
     assert lower_bound(data) <= solve(data).cost <= ub + 1e-9
