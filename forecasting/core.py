@@ -204,7 +204,8 @@ def forecast_arrays(y: np.ndarray, indptr: np.ndarray, h: int,
     fit = fit_arrays(y, indptr, model, h=h, season_length=season_length, params=params,
                      n_windows=n_windows, metric=metric, combine_tol=combine_tol)
     mean = _predict(fit, h)
-    q = quantiles_from_fit(fit, mean, levels)
+    # Point forecasts only (no levels): skip the residual pass.
+    q = quantiles_from_fit(fit, mean, levels) if levels.size else np.empty((mean.shape[0], h, 0))
     return ForecastArrays(mean, q, levels, fit.models, fit)
 
 

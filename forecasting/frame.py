@@ -39,27 +39,37 @@ def quantile_column(level: float) -> str:
 
 
 def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
-    """Long frame -> (y, indptr, ids, last ds per series), sorted by unique_id then ds."""
+    """Long frame -> (y, indptr, ids, last ds per series), ordered by unique_id then ds."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)}, missing {missing}")
     if df.empty:
         raise ValueError("expected at least one row, got an empty frame")
-    data = df.loc[:, list(REQUIRED_COLUMNS)].sort_values(["unique_id", "ds"], kind="stable")
-    y = pd.to_numeric(data["y"], errors="coerce").to_numpy(dtype=np.float64)
+    y = pd.to_numeric(df["y"], errors="coerce").to_numpy(dtype=np.float64)
     if not np.isfinite(y).all():
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise ValueError(f"expected numeric, finite y, got {bad} missing or non-numeric values")
-    ids = data["unique_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    indptr = np.r_[starts, ids.size].astype(np.int64)
-    ds = data["ds"].to_numpy()
-    same_id = ids[1:] == ids[:-1]
-    if np.any(same_id & (ds[1:] == ds[:-1])):
-        dup = ids[1:][same_id & (ds[1:] == ds[:-1])][0]
+    # Integer codes instead of string compares: sorting only the unique ids is cheap.
+    codes, uniques = pd.factorize(df["unique_id"], sort=True)
+    ds = df["ds"]
+    ds_key = pd.to_numeric(ds, errors="raise").to_numpy(dtype=np.int64) \
+        if not pd.api.types.is_numeric_dtype(ds) else ds.to_numpy()
+    step = np.diff(ds_key)
+    same = codes[1:] == codes[:-1]
+    if not (np.all(codes[1:] >= codes[:-1]) and np.all(step[same] > 0)):
+        # Most inputs arrive grouped and in date order; sort only when they do not.
+        order = np.lexsort((ds_key, codes))
+        codes, ds_key, y = codes[order], ds_key[order], y[order]
+        ds = ds.iloc[order]
+        step = np.diff(ds_key)
+        same = codes[1:] == codes[:-1]
+    if np.any(same & (step == 0)):
+        dup = uniques[codes[1:][same & (step == 0)][0]]
         raise ValueError(f"expected one row per (unique_id, ds), series {dup!r} has duplicates")
-    last_ds = data["ds"].iloc[indptr[1:] - 1].reset_index(drop=True)
-    return y, indptr, ids[starts], last_ds
+    starts = np.flatnonzero(np.r_[True, ~same])
+    indptr = np.r_[starts, codes.size].astype(np.int64)
+    last_ds = ds.iloc[indptr[1:] - 1].reset_index(drop=True)
+    return y, indptr, np.asarray(uniques, dtype=object), last_ds
 
 
 def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
@@ -69,7 +79,8 @@ def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
         step = int(freq) if isinstance(freq, int) else 1
         return (last_ds.to_numpy()[:, None] + step * steps[None, :]).reshape(-1)
     offset = pd.tseries.frequencies.to_offset(freq)
-    last = pd.DatetimeIndex(pd.to_datetime(last_ds))
+    last = pd.DatetimeIndex(last_ds.to_numpy() if pd.api.types.is_datetime64_any_dtype(last_ds)
+                            else pd.to_datetime(last_ds))
     cols = [last + k * offset for k in steps]
     return np.stack([c.to_numpy() for c in cols], axis=1).reshape(-1)
 
