@@ -38,7 +38,7 @@ class DemandShape:
 
 def _active_sales(sales: pd.DataFrame) -> np.ndarray:
     """Sales as float (series, days) with NaN before each item's first sale (not yet listed)."""
-    x = sales.filter(regex=r"^d_\d+$").to_numpy(dtype=float)
+    x = sales.filter(regex=r"^d_\d+$").to_numpy(dtype=float, copy=True)
     first = np.argmax(x > 0, axis=1)
     x[np.arange(x.shape[1])[None, :] < first[:, None]] = np.nan
     return x
