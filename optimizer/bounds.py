@@ -63,10 +63,16 @@ def greedy_plan(data: ProblemData) -> Plan:
     return Plan(x, unfilled)
 
 
-def upper_bound_plan(data: ProblemData) -> tuple[Plan, float]:
-    """Best of: all unfilled, greedy, and the whole-line partition plan when feasible."""
+def upper_bound_plan(data: ProblemData, partitions: bool = True) -> tuple[Plan, float]:
+    """Best of: all unfilled, the best single node, greedy, and (optionally) whole-line
+    partitions when that plan is feasible."""
     plans = [Plan.all_unfilled(data), greedy_plan(data)]
-    if data.n_lines <= MAX_DP_LINES:
+    node, _ = best_single_node(data)
+    if node >= 0:
+        x = np.zeros((data.n_nodes, data.n_lines), np.int64)
+        x[node] = data.qty
+        plans.append(Plan(x, np.zeros(data.n_lines, np.int64)))
+    if partitions and data.n_lines <= MAX_DP_LINES:
         candidate = solve_by_partitions(data)
         if is_feasible(data, candidate):
             plans.append(candidate)

@@ -32,6 +32,12 @@ def _single(data: ProblemData, node: int) -> Plan:
     return Plan(x, np.zeros(data.n_lines, np.int64))
 
 
+def _expand(data: ProblemData, nodes: np.ndarray, plan: Plan) -> Plan:
+    x = np.zeros((data.n_nodes, data.n_lines), np.int64)
+    x[nodes] = plan.x
+    return Plan(x, plan.unfilled)
+
+
 def solve(data: ProblemData, params: SolveParams | None = None) -> Result:
     """Least-cost plan; at the time limit the best feasible one (never an infeasible plan)."""
     params = params or SolveParams()
@@ -47,16 +53,24 @@ def solve(data: ProblemData, params: SolveParams | None = None) -> Result:
         # One node ships everything at the cost of the global lower bound: nothing beats it.
         if node >= 0 and cost <= lb + _EPS:
             return done(_single(data, node), "trivial", True)
-        if dp_exact(data):
-            return done(solve_by_partitions(data), "subset-dp", True)
-    ub_plan, ub = upper_bound_plan(data)
+    # A cheap feasible plan bounds the optimum; nodes that cannot beat it are pruned first,
+    # so the exact work below runs on a handful of nodes rather than the whole network.
+    ub_plan, ub = upper_bound_plan(data, partitions=False)
     if params.fast_paths and ub <= lb + _EPS:
         return done(ub_plan, "trivial", True)
     nodes = (prune_nodes(data, ub, keep=ub_plan.nodes_used()) if params.prune
              else np.arange(data.n_nodes))
     sub = restrict(data, nodes)
-    hint = Plan(ub_plan.x[nodes], ub_plan.unfilled)
-    plan, optimal, stats = solve_cpsat(sub, params, hint)
+    sub_ub_plan = Plan(ub_plan.x[nodes], ub_plan.unfilled)
+    if params.fast_paths and dp_exact(sub):
+        # Every node left holds whole lines and has room: partitions are exact (see subsets).
+        return done(_expand(data, nodes, solve_by_partitions(sub)), "subset-dp", True,
+                    kept_nodes=float(len(nodes)))
+    better, better_cost = upper_bound_plan(sub)
+    if better_cost < ub:
+        sub_ub_plan, ub = better, better_cost
+        ub_plan = _expand(data, nodes, better)
+    plan, optimal, stats = solve_cpsat(sub, params, sub_ub_plan)
     stats["kept_nodes"] = float(len(nodes))
     if plan is None:
         # Nothing found within the time limit: the bound plan is feasible by construction.
@@ -64,6 +78,4 @@ def solve(data: ProblemData, params: SolveParams | None = None) -> Result:
     if plan_cost(sub, plan) > ub + _EPS:
         # Only when rounding to micro-dollars hides a sub-cent difference: keep the cheaper.
         return done(ub_plan, "cp-sat", optimal, **stats)
-    x = np.zeros((data.n_nodes, data.n_lines), np.int64)
-    x[nodes] = plan.x
-    return done(Plan(x, plan.unfilled), "cp-sat", optimal, **stats)
+    return done(_expand(data, nodes, plan), "cp-sat", optimal, **stats)
