@@ -271,3 +271,34 @@ class SalesHistory(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     qty: Mapped[int] = mapped_column(Integer)
+
+
+class ForecastRun(Base):
+    """One network forecast: when, which model choice, how many series, how long."""
+
+    __tablename__ = "forecast_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model: Mapped[str] = mapped_column(String(40))
+    horizon: Mapped[int] = mapped_column(Integer)
+    series: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    history_end: Mapped[dt.date] = mapped_column(Date)
+
+
+class Forecast(Base):
+    """Daily demand forecast of one SKU at one node from the latest run (mean and quantiles)."""
+
+    __tablename__ = "forecasts"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), index=True)
+    model: Mapped[str] = mapped_column(String(40))
+    mean: Mapped[float] = mapped_column(Float)
+    p05: Mapped[float] = mapped_column(Float)
+    p50: Mapped[float] = mapped_column(Float)
+    p90: Mapped[float] = mapped_column(Float)
+    p95: Mapped[float] = mapped_column(Float)
