@@ -146,7 +146,9 @@ def build_candidates(
                 methods = tuple(m for m, k in zip(methods, keep, strict=True) if k)
                 promise = tuple(d for d, k in zip(dates, keep, strict=True) if k)
 
-    pick_unit = np.repeat(np.where(is_store, cost.pick.store, cost.pick.dc)[:, None], n_skus,
+    by_kind = np.where(is_store, cost.pick.store, cost.pick.dc)
+    node_rate = network.pick_cost[nodes]
+    pick_unit = np.repeat(np.where(np.isnan(node_rate), by_kind, node_rate)[:, None], n_skus,
                           axis=1)
     opp_unit = (np.zeros((len(nodes), n_skus)) if opportunity is None
                 else np.asarray(opportunity, np.float64).reshape(len(network), n_skus)[nodes])

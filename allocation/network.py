@@ -33,6 +33,9 @@ class Network:
     click_and_collect: np.ndarray  # bool: a store hands out pickups
     pick_capacity: np.ndarray  # int: units it can still pick (UNLIMITED when uncapped)
     zip3: np.ndarray  # int, -1 when unknown
+    # Pick and handling cost per unit at each node; NaN means "the cost model's rate for
+    # its kind" (replay instances price by kind, the live network per node).
+    pick_cost: np.ndarray | None = None
     index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +52,11 @@ class Network:
             raise ValueError("expected unique node codes")
         if (np.abs(self.lat) > 90).any() or (np.abs(self.lon) > 180).any():
             raise ValueError("expected lat in [-90, 90] and lon in [-180, 180]")
+        pick = np.full(n, np.nan) if self.pick_cost is None else self.pick_cost
+        pick = _ro(pick, np.float64).reshape(-1)
+        if pick.shape != (n,) or (pick < 0).any():
+            raise ValueError(f"expected pick_cost of length {n} with values >= 0")
+        object.__setattr__(self, "pick_cost", pick)
         if (self.pick_capacity < 0).any():
             raise ValueError("expected pick_capacity >= 0")
         object.__setattr__(self, "index", {c: i for i, c in enumerate(self.codes)})
@@ -71,6 +79,8 @@ class Network:
             click_and_collect=[bool(r.get("click_and_collect", False)) for r in rows],
             pick_capacity=cap,
             zip3=[int(r["zip3"]) if r.get("zip3") is not None else -1 for r in rows],
+            pick_cost=[np.nan if r.get("pick_cost") is None else float(r["pick_cost"])
+                       for r in rows],
         )
 
     def kinds(self) -> list[str]:
