@@ -8,7 +8,7 @@ draw from it, so a policy that trusts the forecast is not handed the answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ SIZE_MIX = (0.55, 0.3, 0.15)  # share of orders with 1, 2, 3 lines (one unit eac
 class ReplayGenParams:
     """What instance to make; validated on creation."""
 
-    demo: DemoParams = DemoParams(history_days=0)
+    demo: DemoParams = field(default_factory=lambda: DemoParams(history_days=0))
     orders: int = 2000
     pickup_share: float = 0.15
     locations: int = 150  # most populous ZIPs of the region used as customer locations
