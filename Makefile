@@ -28,6 +28,7 @@ demo: install
 	@mkdir -p $(dir $(DEMO_DB))
 	$(BIN)/omni db upgrade
 	$(BIN)/omni demo build --if-absent
+	$(BIN)/omni forecast-network --if-absent
 
 run: demo
 	$(BIN)/omni serve --host $(HOST) --port $(PORT)
