@@ -12,6 +12,7 @@ from api import problems
 from api.allocations.router import router as allocations_router
 from api.allocations.service import AllocationContext
 from api.catalog.router import router as catalog_router
+from api.dashboard.router import router as dashboard_router
 from api.forecasts.router import router as forecasts_router
 from api.health.router import router as health_router
 from api.inventory.router import router as inventory_router
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(inventory_router, prefix="/v1")
     app.include_router(allocations_router, prefix="/v1")
     app.include_router(forecasts_router, prefix="/v1")
+    app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data.errors import DomainError
@@ -31,7 +31,11 @@ def install(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to problem responses."""
 
     @app.exception_handler(DomainError)
-    async def _domain(_req: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(req: Request, exc: DomainError) -> Response:
+        path = req.url.path
+        if exc.status == 401 and path.startswith("/dashboard") and "/data/" not in path:
+            # A person in a browser: show the sign-in page rather than a JSON problem.
+            return RedirectResponse("/dashboard/login", status_code=303)
         extra = {k: v for k, v in exc.extra.items() if v not in (None, [], {})}
         return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
 

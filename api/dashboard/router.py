@@ -1,0 +1,129 @@
+"""The operations dashboard under /dashboard: pages, their JSON, and the bundled Plotly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import plotly
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.dashboard import service
+from api.dashboard.auth import SESSION_COOKIE, DashboardUser, dashboard_user, sign_in
+from api.dependencies import DbRead
+from data.errors import InvalidQuantity
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+User = Annotated[DashboardUser, Depends(dashboard_user)]
+
+
+def _page(request: Request, name: str, user: DashboardUser, **ctx: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, f"{name}.html", {
+        "page": name, "title": name.capitalize(), "who": user.name,
+        "now": dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ"), **ctx})
+
+
+@router.get("/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """Plotly's JavaScript from the installed Python package: the pages need no CDN."""
+    return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                        headers={"cache-control": "public, max-age=86400"})
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    """The sign-in form."""
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login")
+def login(request: Request, session: DbRead, key: Annotated[str, Form()]) -> Response:
+    """Exchange an API key with ops:read for a session cookie."""
+    token = sign_in(request, session, key)
+    if token is None:
+        return templates.TemplateResponse(
+            request, "login.html", {"error": "That key is unknown, revoked or lacks ops:read."},
+            status_code=401)
+    resp = RedirectResponse("/dashboard/network", status_code=303)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    return resp
+
+
+@router.get("/logout")
+def logout() -> Response:
+    """Forget the session cookie."""
+    resp = RedirectResponse("/dashboard/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+@router.get("")
+@router.get("/")
+def home() -> Response:
+    """The network page is the dashboard's front page."""
+    return RedirectResponse("/dashboard/network", status_code=307)
+
+
+@router.get("/network")
+def network_page(request: Request, user: User) -> HTMLResponse:
+    """Map and table of nodes coloured by stock health."""
+    return _page(request, "network", user)
+
+
+@router.get("/stock")
+def stock_page(request: Request, user: User, session: DbRead) -> HTMLResponse:
+    """Filterable, sortable, paginated (node, SKU) stock."""
+    return _page(request, "stock", user, nodes=service.node_codes(session),
+                 categories=service.categories(session))
+
+
+@router.get("/fulfilment")
+def fulfilment_page(request: Request, user: User) -> HTMLResponse:
+    """Method mix, parcels and cost per order, pickups."""
+    return _page(request, "fulfilment", user)
+
+
+@router.get("/simulations")
+def simulations_page(request: Request, user: User) -> HTMLResponse:
+    """Simulation runs and their KPIs."""
+    return _page(request, "simulations", user,
+                 note="Runs appear here once the simulation service is enabled.")
+
+
+@router.get("/data/network")
+def network_data(_: User, session: DbRead) -> dict[str, Any]:
+    """JSON of the network page."""
+    return {"nodes": service.network_summary(session)}
+
+
+@router.get("/data/stock")
+def stock_data(
+    _: User, session: DbRead,
+    node: str | None = None, category: str | None = None, risk: str | None = None,
+    sort: str = "days_of_cover", desc: bool = False,
+    page: Annotated[int, Query(ge=1)] = 1, per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """JSON of one stock page (server-side filter, sort and pagination)."""
+    try:
+        q = service.StockQuery(node or None, category or None, risk or None, sort, desc, page,
+                               per_page)
+    except ValueError as exc:
+        raise InvalidQuantity(str(exc)) from None
+    return service.stock_page(session, q)
+
+
+@router.get("/data/fulfilment")
+def fulfilment_data(_: User, session: DbRead) -> dict[str, Any]:
+    """JSON of the fulfilment page."""
+    return service.fulfilment_summary(session)
+
+
+@router.get("/data/simulations")
+def simulations_data(_: User) -> dict[str, Any]:
+    """JSON of the simulations page."""
+    return {"runs": []}
