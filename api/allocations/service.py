@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from allocation.costs import CostModel
 from allocation.network import UNLIMITED, Network, Order, OrderLine
-from allocation.service import allocate, decide
+from allocation.service import allocate, decide, reserve_items
 from api.allocations.schemas import AllocationIn
 from data.db import Database
 from data.errors import DomainError, UnknownReference
@@ -117,6 +117,12 @@ def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, 
     led = DbLedger(ctx.db, network.codes, session=s, daily_capacity=capacity)
     decision = allocate(order, network, led, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
                         now=utcnow())
+    # Record the method of each reservation: store tasks and pickups are read from it.
+    method_of = {(a.node, ld.sku): a.method for ld in decision.lines for a in ld.allocations}
+    for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
+        s.execute(update(Reservation).where(Reservation.id == rid)
+                  .values(method=method_of[(it.node, it.sku)])
+                  .execution_options(synchronize_session=False))
     # Link each reservation to the first line of its SKU (lines of one SKU share a node).
     first_line = {}
     for ln, x in zip(lines, req.lines, strict=True):

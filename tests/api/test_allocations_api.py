@@ -40,6 +40,9 @@ def test_allocation_reserves_and_explains(client) -> None:  # type: ignore[no-un
     parts = {k: v for k, v in d["cost"].items() if k != "total"}
     assert abs(sum(parts.values()) - d["cost"]["total"]) < 0.01
     assert count(client, Reservation) == len(d["reservations"]) >= 1
+    with client.database.session() as s:
+        methods = set(s.scalars(select(Reservation.method)))
+    assert methods == {a["method"] for a in line["allocations"]}
     node = next(iter(took))
     before = {"ST-0001": 10, "DC-DAL": 50}[node]
     assert atp(client, "SKU-A", node) == before - took[node]
