@@ -25,10 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, workers: int = 1) -> Iterator[str]:
+def running_server(database_url: str, workers: int = 1,
+                   env: dict[str, str] | None = None) -> Iterator[str]:
     """Run `uvicorn api.main:create_app` on loopback; yield its base URL; stop it after."""
     port = free_port()
-    env = {**os.environ, "OMNI_DATABASE_URL": database_url}
+    env = {**os.environ, "OMNI_DATABASE_URL": database_url, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],

@@ -1,0 +1,75 @@
+"""A live server on a small demo network, and headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from data.db import Database
+from data.demo import DemoParams, build_network
+from data.demo_write import write_network
+from data.migrate import upgrade
+from tests.benchmarks.loadgen import running_server
+from tests.conftest import IN_CI
+
+CHROMIUM = os.environ.get("OMNI_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# Test artefacts (gitignored); docs/screenshots holds the copies the README shows.
+SHOTS = Path(os.environ.get("OMNI_SCREENSHOT_DIR", Path(__file__).resolve().parents[1]
+                            / "artifacts" / "screenshots"))
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small demo network (6 stores, 40 SKUs, 90 days of sales) in SQLite."""
+    path = tmp_path_factory.mktemp("dash") / "demo.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    db = Database.from_url(url)
+    write_network(db, build_network(DemoParams(stores=6, skus=40, history_days=90)))
+    db.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def server(demo_url: str) -> Iterator[str]:
+    """The app served on loopback with auth off (sign-in is tested separately)."""
+    with running_server(demo_url, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium (no browser download); missing browser fails in CI."""
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"Chromium not found at {CHROMIUM} (CI=true: browser tests must run)")
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh page at a desktop size."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Save a screenshot artefact (tests/artifacts/screenshots by default)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    out = SHOTS / f"{name}.png"
+    page.screenshot(path=str(out), full_page=True)
+    return out
