@@ -23,6 +23,7 @@ from data.models import (
 
 SP = StockPosition
 LOW_COVER_DAYS = 7.0
+COUNT_CAP = 10_000
 SORTS = {"node", "sku", "category", "on_hand", "reserved", "safety_stock", "atp",
          "days_of_cover"}
 RISKS = ("out", "low", "ok")
@@ -83,7 +84,10 @@ def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
         stmt = stmt.where(Sku.category == q.category)
     if q.risk:
         stmt = stmt.where(risk == q.risk)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    # Count at most COUNT_CAP rows: an exact count of a network-wide filter scans every
+    # position, and "10,000+ rows" tells a person as much as the exact number.
+    capped = stmt.order_by(None).with_only_columns(literal(1)).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(capped))
     key = cols[q.sort]
     order = key.desc() if q.descending else key.asc()
     # NULL days of cover (no forecast) sort last either way; ties break on node, SKU.
@@ -93,7 +97,9 @@ def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
               "reserved": r[5], "safety_stock": r[6], "atp": int(r[7]),
               "days_of_cover": None if r[8] is None else round(float(r[8]), 1), "risk": r[9]}
              for r in rows]
-    return {"items": items, "total": int(total or 0), "page": q.page, "per_page": q.per_page}
+    total = int(total or 0)
+    return {"items": items, "total": min(total, COUNT_CAP), "more": total > COUNT_CAP,
+            "page": q.page, "per_page": q.per_page}
 
 
 def network_summary(session: Session) -> list[dict[str, Any]]:
