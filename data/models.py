@@ -302,3 +302,39 @@ class Forecast(Base):
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
     p95: Mapped[float] = mapped_column(Float)
+
+
+class OrderEvent(Base):
+    """One step in an order's life (allocated, accepted, rejected, shipped ...): its history."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_lines.id"), nullable=True, index=True
+    )
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(30))
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_order_events_action_time", "action", "occurred_at"),)
+
+
+class ApiKey(Base):
+    """An API key: a public key id for look-up, the SHA-256 of the secret, scopes, a store."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(300))  # space-separated
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
