@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_availability_skus: int = Field(default=200, gt=0)
     default_radius_miles: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+    auth_required: bool = Field(
+        default=True, description="Require an API key (Authorization: Bearer ...) on /v1.")
+    pickup_expiry_days: float = Field(
+        default=5, gt=0, description="Days a ready pickup waits before its stock is released.")
+    sweep_interval_seconds: float = Field(
+        default=300, ge=0, description="How often the service expires pickups (0: never).")
 
 
 def get_settings() -> Settings:
