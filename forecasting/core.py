@@ -57,7 +57,12 @@ class FitResult:
     @property
     def models(self) -> list[str]:
         """Model name per series ('ses+ma' for an equal-weight combination)."""
-        return ["+".join(MODEL_NAMES[j] for j in np.flatnonzero(row)) for row in self.weights]
+        # Name each distinct model set once (a bit mask per row), not each of many rows.
+        masks = (self.weights > 0.0) @ (1 << np.arange(self.weights.shape[1], dtype=np.int64))
+        keys, inverse = np.unique(masks, return_inverse=True)
+        names = np.array(["+".join(MODEL_NAMES[j] for j in range(N_MODELS) if k >> j & 1)
+                          for k in keys], dtype=object)
+        return names[inverse.reshape(-1)].tolist()
 
 
 @dataclass(frozen=True)
