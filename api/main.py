@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api import problems
 from api.allocations.router import router as allocations_router
 from api.allocations.service import AllocationContext
+from api.auth.dependencies import ANY_SCOPE, require
 from api.catalog.router import router as catalog_router
 from api.dashboard.router import router as dashboard_router
 from api.forecasts.router import router as forecasts_router
 from api.health.router import router as health_router
 from api.inventory.router import router as inventory_router
+from api.orders.router import router as orders_router
+from api.orders.service import sweep_pickups
 from api.settings import Settings, get_settings
 from data.db import Database
+
+log = logging.getLogger("omni.api")
+
+
+async def _sweep_forever(db: Database, settings: Settings) -> None:
+    """Expire uncollected pickups every `sweep_interval_seconds` (a lifespan task)."""
+    while True:
+        await asyncio.sleep(settings.sweep_interval_seconds)
+        try:
+            await run_in_threadpool(sweep_pickups, db, settings.pickup_expiry_days)
+        except Exception:  # keep sweeping: one bad pass must not stop the next
+            log.exception("pickup sweep failed")
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -28,7 +46,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
         app.state.allocation = AllocationContext(app.state.db)
+        sweeper = (asyncio.create_task(_sweep_forever(app.state.db, settings))
+                   if settings.sweep_interval_seconds > 0 else None)
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         if db is None:
             app.state.db.dispose()
 
@@ -53,10 +75,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return await call_next(request)
 
     app.include_router(health_router)
-    app.include_router(catalog_router, prefix="/v1")
-    app.include_router(inventory_router, prefix="/v1")
-    app.include_router(allocations_router, prefix="/v1")
-    app.include_router(forecasts_router, prefix="/v1")
+    # Every /v1 route checks its scope before it reads a body or writes anything.
+    app.include_router(catalog_router, prefix="/v1", dependencies=[Depends(require(*ANY_SCOPE))])
+    app.include_router(inventory_router, prefix="/v1")  # scopes per route
+    app.include_router(allocations_router, prefix="/v1",
+                       dependencies=[Depends(require("orders:write"))])
+    app.include_router(forecasts_router, prefix="/v1",
+                       dependencies=[Depends(require("planner", "ops:read"))])
+    app.include_router(orders_router, prefix="/v1")
     app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)

@@ -140,6 +140,9 @@ def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, 
         ln.state = "allocated" if ld.unfilled == 0 else "unfilled" if not ld.allocations \
             else "partially_allocated"
     row.decision = out
+    from api.orders.service import record_allocated
+
+    record_allocated(s, row, lines)
     return {"order_id": req.order_id, "status": row.status.value, "dry_run": False,
             "decision": out}
 

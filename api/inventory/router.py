@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth.dependencies import ANY_SCOPE, require
 from api.dependencies import AppSettings, Db, DbRead
 from api.inventory import service
 from api.inventory.schemas import (
@@ -22,7 +23,7 @@ from data.errors import InvalidQuantity
 router = APIRouter(tags=["inventory"])
 
 
-@router.post("/inventory/events")
+@router.post("/inventory/events", dependencies=[Depends(require("inventory:write"))])
 async def post_events(
     body: InventoryBatchIn, db: Db, settings: AppSettings,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -32,7 +33,7 @@ async def post_events(
                                    settings.max_batch_events, idempotency_key)
 
 
-@router.get("/availability")
+@router.get("/availability", dependencies=[Depends(require(*ANY_SCOPE))])
 def get_availability(
     session: DbRead,
     settings: AppSettings,

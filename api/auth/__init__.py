@@ -1,0 +1,1 @@
+"""API keys with scopes: hashed storage, look-up, FastAPI dependencies."""

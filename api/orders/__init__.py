@@ -1,0 +1,1 @@
+"""Order life cycle: order view, node tasks, line transitions, pickup expiry."""
