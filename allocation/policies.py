@@ -9,7 +9,7 @@ All return a feasible plan over the candidates: ATP, pick capacity and the parce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -119,8 +119,15 @@ class OptimalPolicy:
                              "solve_seconds": result.seconds}
 
 
-POLICIES: dict[str, type] = {"nearest": NearestPolicy, "rules": RulesPolicy,
-                             "optimal": OptimalPolicy}
+def _forecast_aware() -> Policy:
+    # Imported late: forecast_aware builds on the service layer, which imports this module.
+    from allocation.forecast_aware import ForecastAwarePolicy
+
+    return ForecastAwarePolicy()
+
+
+POLICIES: dict[str, Any] = {"nearest": NearestPolicy, "rules": RulesPolicy,
+                            "optimal": OptimalPolicy, "forecast_aware": _forecast_aware}
 
 
 def get_policy(name: str) -> Policy:

@@ -19,10 +19,11 @@ import numpy as np
 
 from allocation.candidates import build_candidates
 from allocation.costs import CostModel, DistanceRates, PickCosts, TransferRates
+from allocation.forecast_aware import ForecastAwarePolicy, ForecastPricer
 from allocation.ledger import MemoryLedger
 from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.policies import Policy, get_policy
-from allocation.service import allocate
+from allocation.service import OpportunityCosts, allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
 
 __all__ = ["Instance", "dlp_of", "judge_cost", "load_instance", "run_replay", "validate_result"]
@@ -112,12 +113,20 @@ def run_replay(
     r = 0
     decisions = []
     start = time.perf_counter()
+    pricer = None
+    opportunity: OpportunityCosts | None = None
+    if isinstance(pol, ForecastAwarePolicy):
+        pricer = ForecastPricer(inst.network, inst.skus, inst.cost,
+                                inst.raw.get("expected_orders") or [], inst.usable(),
+                                capacity=ledger.capacity_left(), params=pol.params)
     pairs = list(zip(inst.order_t, inst.orders, strict=True))
-    for t, order in (progress(pairs) if progress else pairs):
+    for k, (t, order) in enumerate(progress(pairs) if progress else pairs):
         while r < len(receipts) and receipts[r][0] <= t:
             ledger.receive(*receipts[r][1:])
             r += 1
-        d = allocate(order, inst.network, ledger, pol, cost=inst.cost)
+        if pricer is not None and k % pricer.params.resolve_every == 0:
+            opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
+        d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity)
         decisions.append({"order": order.id, "lines": [
             {"sku": line.sku,
              "allocations": [{"node": a.node, "qty": a.qty} for a in line.allocations],
@@ -125,6 +134,9 @@ def run_replay(
     seconds = time.perf_counter() - start
     result = {"format": RESULT_FORMAT, "instance": inst.name, "policy": pol.name,
               "decisions": decisions, "total_cost": 0.0, "seconds": seconds}
+    if pricer is not None:
+        result["lp"] = {"solves": pricer.solves, "seconds": pricer.seconds,
+                        "resolve_every": pricer.params.resolve_every}
     result["total_cost"] = judge_cost(inst.raw, result)
     return result
 
