@@ -1,1 +1,1 @@
-"""Simulations package."""
+"""What-if simulation harness: scenarios, demand streams, clock, KPIs, reports, sweeps."""
