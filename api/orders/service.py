@@ -85,7 +85,7 @@ def _code(s: Session, node_id: int | None) -> str | None:
 def _reservations(s: Session, line_ids: Sequence[int]) -> list[tuple[Reservation, str]]:
     return list(s.execute(
         select(Reservation, Node.code).join(Node, Node.id == Reservation.node_id)
-        .where(Reservation.order_line_id.in_(line_ids)).order_by(Reservation.id)).tuples())
+        .where(Reservation.order_line_id.in_(line_ids)).order_by(Reservation.id)).all())
 
 
 def _visible(principal: Principal, order: Order, res: list[tuple[Reservation, str]]) -> bool:
@@ -130,7 +130,7 @@ def _ready_times(s: Session, line_ids: Sequence[int]) -> dict[int, dt.datetime]:
         select(OrderEvent.order_line_id, func.max(OrderEvent.occurred_at))
         .where(OrderEvent.order_line_id.in_(line_ids),
                OrderEvent.action == Action.ready_for_pickup.value)
-        .group_by(OrderEvent.order_line_id)).tuples().all())
+        .group_by(OrderEvent.order_line_id)).all())
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
