@@ -109,6 +109,9 @@ class Run:
         self.online_taken = np.zeros(shape, np.int64)  # store units online took since receipt
         self.blamed = np.zeros(shape, np.int64)  # of those, already blamed for a lost sale
         self.picked = np.zeros(shape[0], np.int64)
+        self.moved_in = np.zeros(shape, np.int64)  # replenishment received, by node
+        self.moved_out = np.zeros(shape, np.int64)  # replenishment a DC sent to its stores
+        self.on_hand_days: list[int] = []  # network stock at each day's end (for turns)
         # Per-SKU flows across the network's boundary (the conservation test's terms).
         self.flows = {k: np.zeros(shape[1], np.int64)
                       for k in ("receipts", "shipped", "sold", "collected")}
@@ -141,6 +144,7 @@ class Run:
     def _receive(self, node: int, cols: np.ndarray, qty: np.ndarray) -> None:
         self.ledger.on_hand[node, cols] += qty
         self.on_order[node, cols] -= qty
+        self.moved_in[node, cols] += qty
         if self.world.is_store[node]:
             self.online_taken[node, cols] = 0
             self.blamed[node, cols] = 0
@@ -234,6 +238,7 @@ class Run:
                     continue
                 q = give[k, cols]
                 led.on_hand[dc, cols] -= q
+                self.moved_out[dc, cols] += q
                 self.in_transit[store, cols] += q
                 self.on_order[store, cols] += q
                 arrive = day + rep.dc_lead_days
@@ -435,6 +440,7 @@ class Run:
                for x in (demand, sold, lost, blamed)]
         empty = np.bincount(r, weights=(self._shelf(r, c) <= 0), minlength=n).astype(np.int64)
         on_hand = led.on_hand.sum(axis=1)
+        self.on_hand_days.append(int(on_hand.sum()))
         pol, seed, codes = self.policy.name, self.demand.seed, w.network.codes
         cap = w.pick_cap[day]
         for i in range(n):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from allocation.policies import POLICIES
 from data.demo import DEFAULT_START, DemoParams
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
     "StoreOpsSpec", "WhatIf", "load_scenario", "parse_scenario",
 ]
 
-KNOWN_POLICIES = ("nearest", "rules", "optimal")
+DEFAULT_POLICIES = ("nearest", "rules", "optimal")
 WHAT_IF_KINDS = ("ship_from_store", "dc_closed", "demand_surge", "capacity_cut",
                  "safety_stock")
 
@@ -184,7 +185,7 @@ class Scenario:
     name: str
     network: DemoParams
     horizon_days: int = 14
-    policies: tuple[str, ...] = KNOWN_POLICIES
+    policies: tuple[str, ...] = DEFAULT_POLICIES
     demand: DemandSpec = field(default_factory=DemandSpec)
     replenishment: ReplenishmentSpec = field(default_factory=ReplenishmentSpec)
     stores: StoreOpsSpec = field(default_factory=StoreOpsSpec)
@@ -196,9 +197,9 @@ class Scenario:
         _check(bool(self.name), "expected a non-empty name")
         _at_least("horizon_days", self.horizon_days, 1)
         _check(len(self.policies) >= 1, "expected at least one policy")
+        known = sorted(POLICIES)
         for p in self.policies:
-            _check(p in KNOWN_POLICIES, f"expected policies from {list(KNOWN_POLICIES)}, "
-                                        f"got {p!r}")
+            _check(p in POLICIES, f"expected policies from {known}, got {p!r}")
         _check(len(set(self.policies)) == len(self.policies), "expected distinct policies")
 
     @property
@@ -277,7 +278,7 @@ def parse_scenario(raw: Mapping[str, Any], *, default_name: str = "scenario") ->
             description=str(raw.get("description", "")),
             network=network,
             horizon_days=raw.get("horizon_days", 14),
-            policies=_strings(raw.get("policies", list(KNOWN_POLICIES))),
+            policies=_strings(raw.get("policies", list(DEFAULT_POLICIES))),
             demand=_build(DemandSpec, raw.get("demand", {}), "[demand]",
                           {"lines_mix": _floats}),
             replenishment=_build(ReplenishmentSpec, raw.get("replenishment", {}),
