@@ -10,6 +10,7 @@ from api.cli import keys as _keys  # noqa: F401
 from api.cli import orders as _orders  # noqa: F401
 from api.cli import replay as _replay  # noqa: F401
 from api.cli import replay_gen as _replay_gen  # noqa: F401
+from api.cli import simulate as _simulate  # noqa: F401
 from api.cli.app import app
 
 
