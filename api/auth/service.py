@@ -69,7 +69,7 @@ def create_key(session: Session, scopes: list[str], name: str,
 
 def lookup(session: Session, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token, else None (constant-time hash compare)."""
-    parts = token.split("_")
+    parts = token.split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
     row = session.execute(
