@@ -349,3 +349,33 @@ def apply_feed(session: Session, events: Sequence[FeedEvent]) -> tuple[int, int]
             for e in todo
         ])
     return len(todo), len(events) - len(todo)
+
+
+# ---------------------------------------------------------------- order lines
+
+
+def split_reservation(session: Session, reservation_id: int,
+                      parts: Sequence[tuple[int | None, int]]) -> list[int]:
+    """Share one open reservation among order lines: [(order_line_id, qty)] summing to its qty.
+
+    No stock moves (the position's `reserved` and the events are unchanged): the first part
+    keeps the reservation's id, the others become open reservations of their own, so each
+    line can later be shipped, released or re-routed on its own. Returns the ids in order.
+    """
+    res = session.get(Reservation, reservation_id, populate_existing=True, with_for_update=True)
+    if res is None:
+        raise UnknownReference(f"no reservation {reservation_id}")
+    if res.status != ReservationStatus.open:
+        raise InvalidState(f"reservation {reservation_id} is {res.status.value}, not open")
+    if not parts or any(q <= 0 for _, q in parts) or sum(q for _, q in parts) != res.qty:
+        raise InvalidQuantity(f"parts {[q for _, q in parts]} do not split {res.qty} units")
+    (first_line, first_qty), rest = parts[0], parts[1:]
+    res.qty, res.order_line_id = first_qty, first_line
+    session.flush()
+    ids = [res.id]
+    for line_id, qty in rest:
+        ids.append(session.execute(insert(Reservation).values(
+            node_id=res.node_id, sku_id=res.sku_id, qty=qty, status=ReservationStatus.open,
+            order_line_id=line_id, reference=res.reference, method=res.method,
+            created_at=res.created_at).returning(Reservation.id)).scalar_one())
+    return ids

@@ -14,6 +14,7 @@ from allocation.costs import CostModel
 from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.service import allocate, decide, reserve_items
 from api.allocations.schemas import AllocationIn
+from data import ledger
 from data.db import Database
 from data.errors import DomainError, UnknownReference
 from data.idempotency import run_once
@@ -123,14 +124,14 @@ def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, 
         s.execute(update(Reservation).where(Reservation.id == rid)
                   .values(method=method_of[(it.node, it.sku)])
                   .execution_options(synchronize_session=False))
-    # Link each reservation to the first line of its SKU (lines of one SKU share a node).
-    first_line = {}
-    for ln, x in zip(lines, req.lines, strict=True):
-        first_line.setdefault(sku_ids[x.sku], ln.id)
-    for sku_id, line_id in first_line.items():
-        s.execute(update(Reservation)
-                  .where(Reservation.id.in_(decision.reservations), Reservation.sku_id == sku_id)
-                  .values(order_line_id=line_id).execution_options(synchronize_session=False))
+    # Share each (node, SKU) reservation among the lines it serves: one reservation per
+    # line and node, so every line can be shipped, cancelled or re-routed on its own.
+    parts: dict[tuple[str, str], list[tuple[int | None, int]]] = {}
+    for ln, ld in zip(lines, decision.lines, strict=True):
+        for a in ld.allocations:
+            parts.setdefault((a.node, ld.sku), []).append((ln.id, a.qty))
+    for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
+        ledger.split_reservation(s, rid, parts[(it.node, it.sku)])
     out = decision.to_dict()
     unfilled = decision.unfilled_units
     total = sum(x.qty for x in req.lines)

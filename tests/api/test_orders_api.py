@@ -212,6 +212,9 @@ def test_cancel_order_or_line_returns_the_stock(client) -> None:  # type: ignore
     act(client, "web-2", "accept", line=None)
     out = act(client, "web-2", "cancel", line=2)
     assert [ln["state"] for ln in out["lines"]] == ["accepted", "cancelled"]
+    # Lines of one SKU hold reservations of their own: cancelling one frees only its unit.
+    assert [[a["qty"] for a in ln["allocations"]] for ln in out["lines"]] == [[1], [1]]
+    assert sum(stock(client, n, "SKU-A")[1] for n in ("ST-0001", "DC-DAL")) == 1
     act(client, "web-2", "cancel", line=2, status=409)
     out = act(client, "web-2", "cancel", line=None)
     assert out["status"] == "cancelled"
