@@ -43,6 +43,8 @@ class ForecastParams:
     # order), so every ~100 orders (a few % of a replenishment cycle) keeps them current,
     # while a warm re-solve (~15 ms on 300 types) amortises to a fraction of a decision.
     resolve_every: int = 100
+    # Also re-solve right after an order empties a (node, SKU): the basis changed there.
+    resolve_on_stockout: bool = False
     refresh_seconds: float = 60.0  # service: also refresh after this long without one
     max_iterations: int = 100  # column-generation rounds per re-solve
     background: bool = True  # service: solve on a thread; replay always solves inline

@@ -19,14 +19,16 @@ import numpy as np
 
 from allocation.candidates import build_candidates
 from allocation.costs import CostModel, DistanceRates, PickCosts, TransferRates
-from allocation.forecast_aware import ForecastAwarePolicy, ForecastPricer
+from allocation.forecast_aware import ForecastAwarePolicy, ForecastPricer, order_types
 from allocation.ledger import MemoryLedger
 from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.policies import Policy, get_policy
 from allocation.service import OpportunityCosts, allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
+from optimizer.pattern import PatternLP
 
-__all__ = ["Instance", "dlp_of", "judge_cost", "load_instance", "run_replay", "validate_result"]
+__all__ = ["Instance", "dlp_of", "hindsight_of", "judge_cost", "load_instance", "run_replay",
+           "validate_result"]
 
 FORMAT = "omni-replay/1"
 RESULT_FORMAT = "omni-replay-result/1"
@@ -120,13 +122,20 @@ def run_replay(
                                 inst.raw.get("expected_orders") or [], inst.usable(),
                                 capacity=ledger.capacity_left(), params=pol.params)
     pairs = list(zip(inst.order_t, inst.orders, strict=True))
+    since, stocked_out = 1 << 62, False
     for k, (t, order) in enumerate(progress(pairs) if progress else pairs):
         while r < len(receipts) and receipts[r][0] <= t:
             ledger.receive(*receipts[r][1:])
             r += 1
-        if pricer is not None and k % pricer.params.resolve_every == 0:
+        if pricer is not None and (since >= pricer.params.resolve_every or stocked_out):
             opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
+            since, stocked_out = 0, False
         d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity)
+        since += 1
+        if pricer is not None and pricer.params.resolve_on_stockout and d.reservations:
+            # A (node, SKU) just ran dry: the LP's basis, hence its prices, changed.
+            stocked_out = any(ledger.atp([line.sku])[ledger.node_index[a.node], 0] == 0
+                              for line in d.lines for a in line.allocations)
         decisions.append({"order": order.id, "lines": [
             {"sku": line.sku,
              "allocations": [{"node": a.node, "qty": a.qty} for a in line.allocations],
@@ -260,3 +269,35 @@ def dlp_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
     caps = inst.network.pick_capacity
     return dlp_bound(types, usable, None if (caps >= UNLIMITED).all() else caps,
                      max_iterations=max_iterations)
+
+
+def realised_types(inst: Instance) -> list[dict[str, Any]]:
+    """The realised orders grouped into order types (location, method, SKU set) with counts."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for o in inst.orders:
+        skus = tuple(sorted(dict.fromkeys(o.skus)))
+        key = (o.lat, o.lon, o.method, o.pickup_node, skus)
+        g = groups.setdefault(key, {"lat": o.lat, "lon": o.lon, "method": o.method,
+                                    "pickup_node": o.pickup_node, "skus": list(skus),
+                                    "count": 0.0})
+        g["count"] += 1.0
+    return list(groups.values())
+
+
+def hindsight_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
+    """Hindsight bound: the pattern LP over the realised orders (what a clairvoyant could do).
+
+    Every realised order type with its realised count, against all the stock the instance
+    ever has (start + receipts; ordering in time is relaxed, so this stays a lower bound on
+    every policy's judged cost). Lines count one unit each, as in REPLAY.md streams.
+    """
+    usable = inst.usable().astype(np.float64)
+    col = {s: j for j, s in enumerate(inst.skus)}
+    for _, node, sku, q in _receipts(inst):
+        usable[inst.network.index[node], col[sku]] += q
+    expected = realised_types(inst)
+    types, counts = order_types(inst.network, inst.skus, inst.cost, expected, usable)
+    caps = inst.network.pick_capacity
+    lp = PatternLP(types, usable.shape, None if (caps >= UNLIMITED).all() else caps)
+    lp.update(counts, usable)
+    return lp.solve(max_iterations=max_iterations)
