@@ -43,8 +43,7 @@ def simulate(
                           disable=not progress) as bar:
                     def tick(done: int, total: int, bar: tqdm = bar) -> None:
                         bar.total = total
-                        bar.n = done
-                        bar.refresh()
+                        bar.update(done - bar.n)  # update() respects tqdm's refresh rate
                     results.append(run_scenario(scen, s, tick))
     else:
         with tqdm(total=len(loaded) * len(seed_list), desc="sweep", unit="run",
