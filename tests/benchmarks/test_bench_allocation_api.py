@@ -49,7 +49,8 @@ def test_allocation_throughput_sqlite(benchmark, demo_sqlite: str) -> None:
     tx = tx.nlargest(300, "population")["zip"].tolist()
     skus = [f"SKU-{i:06d}" for i in range(1, 101)]
     results = []
-    with running_server(demo_sqlite) as base:
+    # The throughput of allocation itself: auth has its own tests.
+    with running_server(demo_sqlite, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
         open_loop(base, 10, 2, order_maker(0, skus, tx, "warm"))  # warm caches and pools
 
         def run() -> None:
