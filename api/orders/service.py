@@ -286,7 +286,7 @@ def _reject_node(s: Session, x: _Line, body: dict[str, Any], principal: Principa
 
 
 def _reroute(s: Session, ctx: AllocationContext, order: Order, x: _Line, node_id: int,
-             reason: str, actor: str, label: str) -> tuple[str, dict[str, Any]]:
+             reason: str, label: str) -> tuple[str, dict[str, Any]]:
     """Release the rejecting node's part, book lost stock, source it elsewhere at once."""
     mine = [(r, code) for r, code in x.held if r.node_id == node_id]
     qty = sum(r.qty for r, _ in mine)
@@ -326,7 +326,7 @@ def _reroute(s: Session, ctx: AllocationContext, order: Order, x: _Line, node_id
     return to, detail
 
 
-def _apply(s: Session, ctx: AllocationContext, order: Order, x: _Line, action: Action,
+def _apply(s: Session, ctx: AllocationContext | None, order: Order, x: _Line, action: Action,
            body: dict[str, Any], principal: Principal, now: dt.datetime | None) -> None:
     label = f"line {x.row.line_no} of {order.external_id!r}"
     frm = x.row.state
@@ -337,8 +337,10 @@ def _apply(s: Session, ctx: AllocationContext, order: Order, x: _Line, action: A
                               if k in {"carrier", "tracking", "note"} and v}
     ref = f"{action.value} {order.external_id}"
     if action == Action.reject:
+        if ctx is None:
+            raise AssertionError("re-routing needs the allocation context")
         node_id = _reject_node(s, x, body, principal, label)
-        to_state, detail2 = _reroute(s, ctx, order, x, node_id, body["reason"], actor, label)
+        to_state, detail2 = _reroute(s, ctx, order, x, node_id, body["reason"], label)
         detail.update(detail2)
         to = LineState(to_state)
     elif action in {Action.shipped, Action.collected}:
@@ -407,7 +409,7 @@ def sweep_pickups(db: Database, expiry_days: float,
             with db.transaction() as s:
                 order = _order(s, oid, lock=not db.sqlite)
                 for x in _targets(s, order, no, Action.expire, sweeper):
-                    _apply(s, None, order, x, Action.expire, {}, sweeper, now)  # type: ignore[arg-type]
+                    _apply(s, None, order, x, Action.expire, {}, sweeper, now)
                 _refresh_status(s, order)
             done.append({"order_id": oid, "line_no": no})
         except InvalidState:  # collected or cancelled meanwhile
