@@ -221,3 +221,25 @@ def test_cancel_order_or_line_returns_the_stock(client) -> None:  # type: ignore
     assert all(a["status"] != "open" for ln in out["lines"] for a in ln["allocations"])
     assert sum(stock(client, n, "SKU-A")[1] for n in ("ST-0001", "DC-DAL")) == 0
     act(client, "web-2", "cancel", line=None, status=409)
+
+
+def test_racing_transitions_on_one_line_have_one_winner(client) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    allocate(client, SHIP)
+    act(client, "web-1", "accept")
+    act(client, "web-1", "picked")
+    body = {"carrier": "UPS", "tracking": "1Z"}
+
+    def go(k: int) -> int:
+        action = "cancel" if k % 2 else "shipped"
+        return client.post(f"/v1/orders/web-1/lines/1/{action}",
+                           json=None if k % 2 else body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(go, range(8)))
+    assert sorted(codes).count(200) == 1 and set(codes) <= {200, 409}, codes
+    check_invariants(client.database)
+    out = client.get("/v1/orders/web-1").json()
+    assert out["lines"][0]["state"] in {"shipped", "cancelled"}
+    assert [a["status"] for a in out["lines"][0]["allocations"]] in (["consumed"], ["released"])
