@@ -1,0 +1,219 @@
+"""The aggregated DLP for large catalogues: a per-SKU, per-region transportation LP (HiGHS).
+
+When order types are too many to enumerate (10,000 SKUs), demand is aggregated to units of a
+SKU per region and the LP ships units from (node, SKU) stock to (region, SKU) demand, or
+leaves them unfilled; walk-ins at stores take the same stock rows for their margin, and pick
+capacity caps each node's online units. Parcel consolidation is lost in the aggregation (the
+caller folds a parcel share into the unit costs), but the inventory duals per (node, SKU) are
+what pricing needs. Arcs are limited to the `k_nearest` cheapest eligible holders of the SKU
+among the `scan` cheapest nodes of the region: farther stock is only used when nearer stock
+runs short, and the unfilled arc bounds what it could be worth. Construction is vectorised
+(no Python loop over variables) and the LP is solved by HiGHS through scipy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from optimizer.pattern import WalkInDemand
+
+__all__ = ["RegionDemand", "TransportParams", "TransportResult", "solve_transport"]
+
+
+@dataclass(frozen=True, eq=False)
+class RegionDemand:
+    """Expected online units per (region, SKU) (COO) and the per-unit unfilled cost by region."""
+
+    region: np.ndarray  # (P,)
+    sku: np.ndarray  # (P,)
+    qty: np.ndarray  # (P,) >= 0
+    unfilled_cost: np.ndarray  # (R,)
+
+    def __post_init__(self) -> None:
+        if not (len(self.region) == len(self.sku) == len(self.qty)):
+            raise ValueError("expected region, sku and qty of one common length")
+        if (np.asarray(self.qty) < 0).any():
+            raise ValueError("expected demand qty >= 0")
+
+
+@dataclass(frozen=True)
+class TransportParams:
+    """Arc generation and solver settings."""
+
+    k_nearest: int = 4  # eligible holders per (region, SKU)
+    scan: int = 64  # cheapest nodes of a region searched for holders
+    method: str = "highs"  # scipy linprog method: highs-ds | highs-ipm | highs
+    presolve: bool = True  # fix pairs whose cheapest stock can never run short (exact)
+
+    def __post_init__(self) -> None:
+        if self.k_nearest < 1:
+            raise ValueError(f"expected k_nearest >= 1, got {self.k_nearest}")
+        if self.scan < self.k_nearest:
+            raise ValueError(f"expected scan >= k_nearest, got {self.scan}")
+        if self.method not in ("highs-ds", "highs-ipm", "highs"):
+            raise ValueError(f"expected method highs-ds | highs-ipm | highs, got {self.method}")
+
+
+@dataclass(frozen=True, eq=False)
+class TransportResult:
+    """LP value (online cost + lost walk-in margin), stock prices and size/timing."""
+
+    value: float
+    stock_prices: np.ndarray  # (nodes, SKUs) >= 0
+    arcs: int
+    rows: int
+    build_seconds: float
+    solve_seconds: float
+
+
+def _arcs(stock: np.ndarray, unit_cost: np.ndarray, demand: RegionDemand,
+          params: TransportParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair, node, cost - unfilled) of every useful arc, vectorised over demand pairs."""
+    n_nodes, _ = unit_cost.shape
+    scan = min(params.scan, n_nodes)
+    cost = np.where(np.isfinite(unit_cost), unit_cost, np.inf)
+    near = np.argsort(cost, axis=0, kind="stable")[:scan].T  # (R, scan) cheapest nodes
+    region = np.asarray(demand.region, np.int64)
+    sku = np.asarray(demand.sku, np.int64)
+    cand = near[region]  # (P, scan)
+    ok = (stock[cand, sku[:, None]] > 0) & np.isfinite(cost[cand, region[:, None]])
+    ok &= np.cumsum(ok, axis=1) <= params.k_nearest
+    pair, slot = np.nonzero(ok)
+    node = cand[pair, slot]
+    gain = cost[node, region[pair]] - np.asarray(demand.unfilled_cost, np.float64)[region[pair]]
+    useful = gain < 0  # an arc dearer than leaving the unit unfilled is never used
+    return pair[useful], node[useful], gain[useful]
+
+
+def _presolve(pair: np.ndarray, row: np.ndarray, gain: np.ndarray, qty: np.ndarray,
+              stock_row: np.ndarray, walk_load: np.ndarray, capped_row: np.ndarray,
+              rounds: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs whose cheapest arc ends at a row that can never bind: fixed there (exact).
+
+    A row whose stock covers every unit that could ever reach it (all demand of the pairs
+    with an arc to it, plus its walk-ins) is redundant and has dual 0; a pair whose
+    cheapest arc ends there sends everything down that arc in some optimum (moving flow to
+    it is feasible and no dearer). Fixing such pairs removes their other arcs, which can
+    free more rows, so the rule repeats. Capacity-capped nodes are never freed.
+    """
+    fixed = np.zeros(len(qty), bool)
+    active = np.ones(len(pair), bool)
+    chosen: list[np.ndarray] = []
+    # Arcs are in pair order; the first arc of each pair in cost order is its cheapest.
+    order = np.lexsort((gain, pair))
+    for _ in range(rounds):
+        load = walk_load + np.bincount(row[active], weights=qty[pair[active]],
+                                       minlength=len(stock_row))
+        free = (load <= stock_row + 1e-9) & ~capped_row
+        live = order[active[order]]
+        first = np.ones(len(live), bool)
+        first[1:] = pair[live][1:] != pair[live][:-1]
+        best = live[first]
+        newly = best[free[row[best]]]
+        if len(newly) == 0:
+            break
+        fixed[pair[newly]] = True
+        chosen.append(newly)
+        active &= ~fixed[pair]
+    return fixed, (np.concatenate(chosen) if chosen else np.zeros(0, np.int64))
+
+
+def solve_transport(
+    stock: np.ndarray, unit_cost: np.ndarray, demand: RegionDemand,
+    *, capacity: np.ndarray | None = None, walkins: WalkInDemand | None = None,
+    params: TransportParams | None = None,
+) -> TransportResult:
+    """Solve the aggregated LP; prices are the duals of the (node, SKU) stock rows."""
+    params = params or TransportParams()
+    start = time.perf_counter()
+    stock = np.asarray(stock)
+    n_nodes, n_skus = stock.shape
+    unit_cost = np.asarray(unit_cost, np.float64)
+    if unit_cost.shape[0] != n_nodes:
+        raise ValueError(f"expected unit_cost with {n_nodes} rows, got {unit_cost.shape[0]}")
+    walkins = walkins or WalkInDemand.empty()
+    pair, node, gain = _arcs(stock, unit_cost, demand, params)
+    sku = np.asarray(demand.sku, np.int64)[pair]
+    w_node, w_sku = np.asarray(walkins.node, np.int64), np.asarray(walkins.sku, np.int64)
+    # Stock rows only for (node, SKU) an arc or a walk-in touches.
+    keys = np.concatenate([node * n_skus + sku, w_node * n_skus + w_sku])
+    row_keys, row_of = np.unique(keys, return_inverse=True)
+    stock_all = np.maximum(stock.reshape(-1)[row_keys].astype(np.float64), 0.0)
+    qty = np.asarray(demand.qty, np.float64)
+    w_qty = np.asarray(walkins.qty, np.float64)
+    w_margin = np.asarray(walkins.margin, np.float64)
+    n_a = len(pair)
+    walk_load = np.bincount(row_of[n_a:], weights=w_qty, minlength=len(row_keys))
+    capped_row = np.zeros(len(row_keys), bool)
+    if capacity is not None:
+        capped_row = np.asarray(capacity, np.float64)[row_keys // n_skus] < 1e12
+    if params.presolve:
+        fixed, chosen = _presolve(pair, row_of[:n_a], gain, qty, stock_all, walk_load,
+                                  capped_row)
+    else:
+        fixed, chosen = np.zeros(len(qty), bool), np.zeros(0, np.int64)
+    fixed_value = float(gain[chosen] @ qty[pair[chosen]])
+    used = np.bincount(row_of[:n_a][chosen], weights=qty[pair[chosen]],
+                       minlength=len(row_keys))
+    keep = ~fixed[pair]
+    arc_rows = row_of[:n_a][keep]
+    # Walk-ins on rows no remaining arc touches: alone on their row, solved in closed form.
+    touched = np.zeros(len(row_keys), bool)
+    touched[arc_rows] = True
+    w_rows = row_of[n_a:]
+    w_in = touched[w_rows]
+    left = np.maximum(stock_all - used, 0.0)
+    w_alone = ~w_in
+    alone_served = np.minimum(w_qty[w_alone], left[w_rows[w_alone]])
+    alone_value = -float(w_margin[w_alone] @ alone_served)
+    alone_price = np.where(w_qty[w_alone] >= left[w_rows[w_alone]], w_margin[w_alone], 0.0)
+    # Renumber what goes to HiGHS: remaining pairs, arcs, touched rows, their walk-ins.
+    pair_ids, pair = np.unique(pair[keep], return_inverse=True)
+    node, gain = node[keep], gain[keep]
+    lp_rows, arc_rows = np.unique(np.concatenate([arc_rows, w_rows[w_in]]),
+                                  return_inverse=True)
+    row_of = arc_rows
+    w_margin_lp, w_qty_lp = w_margin[w_in], w_qty[w_in]
+    n_arcs, n_walk, n_pairs = len(pair), int(w_in.sum()), len(pair_ids)
+    n_stock = len(lp_rows)
+    cols = np.arange(n_arcs + n_walk)
+    rows = [pair, n_pairs + row_of]
+    col_idx = [cols[:n_arcs], cols]
+    b = [qty[pair_ids], left[lp_rows]]
+    n_rows = n_pairs + n_stock
+    if capacity is not None:
+        cap = np.asarray(capacity, np.float64)
+        capped = np.flatnonzero(cap < 1e12)
+        cap_row = np.full(n_nodes, -1)
+        cap_row[capped] = np.arange(len(capped))
+        on = cap_row[node] >= 0
+        rows.append(n_rows + cap_row[node[on]])
+        col_idx.append(cols[:n_arcs][on])
+        b.append(cap[capped])
+        n_rows += len(capped)
+    a_ub = sp.csr_matrix((np.ones(sum(len(r) for r in rows)),
+                          (np.concatenate(rows), np.concatenate(col_idx))),
+                         shape=(n_rows, n_arcs + n_walk))
+    c = np.concatenate([gain, -w_margin_lp])
+    ub = np.concatenate([np.full(n_arcs, np.inf), w_qty_lp])
+    bounds = np.column_stack([np.zeros(n_arcs + n_walk), ub])
+    built = time.perf_counter()
+    res = linprog(c, A_ub=a_ub, b_ub=np.concatenate(b), bounds=bounds, method=params.method)
+    solved = time.perf_counter()
+    if res.status != 0:
+        raise RuntimeError(f"transport LP failed: {res.message}")
+    prices = np.zeros(n_nodes * n_skus)
+    prices[row_keys[w_rows[w_alone]]] = alone_price
+    prices[row_keys[lp_rows]] = np.maximum(-res.ineqlin.marginals[n_pairs:n_pairs + n_stock],
+                                           0.0)
+    # Undo the shift: every demanded unit was first charged as unfilled, every walk-in as lost.
+    value = (float(res.fun) + fixed_value + alone_value
+             + float(qty @ np.asarray(demand.unfilled_cost)[demand.region])
+             + float(w_qty @ w_margin))
+    return TransportResult(value, prices.reshape(n_nodes, n_skus), n_arcs, n_rows,
+                           built - start, solved - built)

@@ -1,0 +1,86 @@
+"""forecast_aware: valid, cheaper than the myopic optimum, near hindsight; price refresh."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from allocation.forecast_aware import (
+    ForecastAwarePolicy,
+    ForecastParams,
+    PriceBook,
+    PriceRefresher,
+)
+from allocation.replay import dlp_of, hindsight_of, load_instance, run_replay, validate_result
+from allocation.replay_synth import SynthParams, synth_instance
+from allocation.service import OpportunityCosts
+
+
+@pytest.fixture(scope="module")
+def small() -> dict:
+    """A generated instance of the REPLAY design, 700 expected orders."""
+    return synth_instance(SynthParams(seed=21, expected_orders=700.0, periods=1000))
+
+
+def test_forecast_aware_beats_optimal_and_sits_near_hindsight(small: dict) -> None:
+    inst = load_instance(small)
+    opt = run_replay(inst, "optimal")
+    fa = run_replay(inst, ForecastAwarePolicy(params=ForecastParams(resolve_every=50)))
+    assert validate_result(small, fa) == []
+    hind, dlp = hindsight_of(inst), dlp_of(inst)
+    assert hind.converged and dlp.converged
+    assert hind.value <= fa["total_cost"] < opt["total_cost"]
+    assert fa["total_cost"] / hind.value < 1.03
+    assert fa["lp"]["solves"] >= len(inst.orders) // 50
+
+
+def test_params_are_validated() -> None:
+    with pytest.raises(ValueError, match="expected resolve_every >= 1, got 0"):
+        ForecastParams(resolve_every=0)
+    with pytest.raises(ValueError, match="refresh_seconds"):
+        ForecastParams(refresh_seconds=0)
+
+
+def _table(v: float) -> OpportunityCosts:
+    return OpportunityCosts(("S",), np.full((2, 1), v))
+
+
+def test_refresher_swaps_in_the_background_without_blocking_readers() -> None:
+    book = PriceBook(_table(0.0))
+    gate = threading.Event()
+
+    def slow() -> OpportunityCosts:
+        gate.wait(5)
+        return _table(1.0)
+
+    ref = PriceRefresher(book, slow, ForecastParams(resolve_every=3, background=True))
+    for _ in range(3):
+        ref.order_seen()
+    start = time.perf_counter()
+    assert book.current is not None and book.current.values[0, 0] == 0.0  # old table served
+    assert time.perf_counter() - start < 0.1
+    gate.set()
+    ref.join(5)
+    assert book.version == 1 and book.current.values[0, 0] == 1.0
+    assert ref.errors == []
+
+
+def test_refresher_inline_and_on_time() -> None:
+    now = [0.0]
+    book = PriceBook()
+    calls = []
+
+    def compute() -> OpportunityCosts:
+        calls.append(1)
+        return _table(float(len(calls)))
+
+    ref = PriceRefresher(book, compute, ForecastParams(resolve_every=1000, refresh_seconds=5,
+                                                       background=False), clock=lambda: now[0])
+    ref.order_seen()
+    assert book.version == 0
+    now[0] = 6.0
+    ref.order_seen()
+    assert book.version == 1 and len(calls) == 1
