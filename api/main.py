@@ -20,6 +20,9 @@ from api.dashboard.router import router as dashboard_router
 from api.forecasts.router import router as forecasts_router
 from api.health.router import router as health_router
 from api.inventory.router import router as inventory_router
+from api.observability import logs, middleware
+from api.observability.metrics import Metrics
+from api.observability.router import router as metrics_router
 from api.orders.router import router as orders_router
 from api.orders.service import sweep_pickups
 from api.settings import Settings, get_settings
@@ -28,12 +31,14 @@ from data.db import Database
 log = logging.getLogger("omni.api")
 
 
-async def _sweep_forever(db: Database, settings: Settings) -> None:
+async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
     """Expire uncollected pickups every `sweep_interval_seconds` (a lifespan task)."""
     while True:
         await asyncio.sleep(settings.sweep_interval_seconds)
         try:
-            await run_in_threadpool(sweep_pickups, db, settings.pickup_expiry_days)
+            done = await run_in_threadpool(sweep_pickups, app.state.db,
+                                           settings.pickup_expiry_days)
+            app.state.metrics.expired.inc(len(done))
         except Exception:  # keep sweeping: one bad pass must not stop the next
             log.exception("pickup sweep failed")
 
@@ -46,7 +51,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
         app.state.allocation = AllocationContext(app.state.db)
-        sweeper = (asyncio.create_task(_sweep_forever(app.state.db, settings))
+        logs.configure(settings.log_level)
+        sweeper = (asyncio.create_task(_sweep_forever(app, settings))
                    if settings.sweep_interval_seconds > 0 else None)
         yield
         if sweeper is not None:
@@ -61,6 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     problems.install(app)
 
     @app.middleware("http")
@@ -74,6 +81,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 "split the batch", "/problems/too-large")
         return await call_next(request)
 
+    middleware.install(app, app.state.metrics)  # outermost: times and logs every request
+
     app.include_router(health_router)
     # Every /v1 route checks its scope before it reads a body or writes anything.
     app.include_router(catalog_router, prefix="/v1", dependencies=[Depends(require(*ANY_SCOPE))])
@@ -83,6 +92,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(forecasts_router, prefix="/v1",
                        dependencies=[Depends(require("planner", "ops:read"))])
     app.include_router(orders_router, prefix="/v1")
+    app.include_router(metrics_router)
     app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)

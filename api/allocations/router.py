@@ -10,10 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from api.allocations import service
 from api.allocations.schemas import AllocationIn, AllocationOut
 from api.dependencies import Db
+from data.errors import InsufficientStock
 
 router = APIRouter(tags=["allocations"])
-
-
 
 
 @router.post("/allocations")
@@ -22,6 +21,13 @@ async def post_allocation(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AllocationOut:
     """Decide per line the node and method at least cost, reserve it, and say why."""
-    out = await run_in_threadpool(service.allocate_order, db, request.app.state.allocation, body,
-                                  idempotency_key)
+    metrics = request.app.state.metrics
+    try:
+        out = await run_in_threadpool(service.allocate_order, db, request.app.state.allocation,
+                                      body, idempotency_key)
+    except InsufficientStock:  # the stock kept moving under us: refused, nothing written
+        metrics.conflicts.inc()
+        raise
+    if not out["dry_run"] and not out.get("replayed"):
+        metrics.decision(out)
     return AllocationOut(**out)

@@ -51,6 +51,8 @@ async def _run(request: Request, db: Db, order_id: str, line_no: int | None, act
     data = body.model_dump(mode="json") if body else {}
     out = await run_in_threadpool(service.transition, db, request.app.state.allocation, order_id,
                                   line_no, action, data, who)
+    moved = out.pop("moved")
+    request.app.state.metrics.transition(action.value, moved, data.get("reason"))
     return OrderOut(**out)
 
 

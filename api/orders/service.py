@@ -375,15 +375,16 @@ def _validate(action: Action, body: dict[str, Any]) -> None:
 
 def transition(db: Database, ctx: AllocationContext, order_id: str, line_no: int | None,
                action: Action, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """Apply `action` to one line or to the order's open lines, all or nothing; the order."""
+    """Apply `action` to one line or the order's open lines, all or nothing; the order, moved."""
     _validate(action, body)
     with db.transaction() as s:
         order = _order(s, order_id, lock=not db.sqlite)
-        for x in _targets(s, order, line_no, action, principal):
+        targets = _targets(s, order, line_no, action, principal)
+        for x in targets:
             _apply(s, ctx, order, x, action, body, principal, None)
         _refresh_status(s, order)
     with db.read_session() as s:
-        return get_order(s, order_id, principal)
+        return {**get_order(s, order_id, principal), "moved": len(targets)}
 
 
 # ---------------------------------------------------------------- pickup expiry

@@ -41,6 +41,7 @@ ENDPOINTS: list[tuple[str, str, object, set[str]]] = [
     ("POST", "/v1/orders/nope/lines/1/picked", None, {"orders:write", "store:act"}),
     ("POST", "/v1/orders/nope/cancel", None, {"orders:write"}),
     ("POST", "/v1/orders/nope/lines/1/cancel", None, {"orders:write"}),
+    ("GET", "/metrics", None, {"ops:read"}),
 ]
 
 
