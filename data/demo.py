@@ -395,6 +395,4 @@ def build_network(params: DemoParams | None = None) -> DemoNetwork:
                        meta={"dispersion": m5_demand_shape().dispersion})
 
 
-from data.demo_write import network_exists, write_network  # noqa: E402  (re-exported)
-
-__all__ = ["DemoNetwork", "DemoParams", "build_network", "network_exists", "write_network"]
+__all__ = ["DemoNetwork", "DemoParams", "build_network"]

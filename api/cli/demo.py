@@ -28,7 +28,8 @@ def demo_build(
     """Build the demo network (stores, DCs, SKUs, stock, sales history) and write it."""
     from api.settings import get_settings
     from data.db import Database
-    from data.demo import DemoParams, build_network, network_exists, write_network
+    from data.demo import DemoParams, build_network
+    from data.demo_write import network_exists, write_network
     from data.migrate import upgrade
 
     url = database_url or get_settings().database_url

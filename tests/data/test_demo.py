@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from data.db import Database
-from data.demo import DemoNetwork, DemoParams, build_network, network_exists, write_network
+from data.demo import DemoNetwork, DemoParams, build_network
+from data.demo_write import network_exists, write_network
 from data.models import Node, SalesHistory, Sku, StockEvent, StockPosition
 from data.reference import load_walmart_stores
 

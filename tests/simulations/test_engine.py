@@ -106,8 +106,5 @@ def test_simulations_never_import_the_web_or_database_stack_themselves() -> None
     assert "fastapi" not in _loaded("simulations.runner, simulations.sweep, simulations.report")
 
 
-@pytest.mark.xfail(reason="data/demo.py re-exports write_network from data.demo_write, which "
-                          "imports sqlalchemy; a lazy re-export there would fix it",
-                   strict=False)
 def test_running_a_simulation_loads_no_sqlalchemy() -> None:
     assert _loaded("simulations.runner") == []
