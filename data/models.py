@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -338,3 +339,24 @@ class ApiKey(Base):
     node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SimulationRun(Base):
+    """A what-if simulation started over HTTP: its scenario, progress and KPIs."""
+
+    __tablename__ = "simulation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scenario: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(Text)  # the scenario's TOML text
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                            nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kpis: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    bound: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
