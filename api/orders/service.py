@@ -68,6 +68,11 @@ class _Line:
 # ---------------------------------------------------------------- reading
 
 
+def _aware(t: dt.datetime) -> dt.datetime:
+    # SQLite returns naive datetimes for timezone-aware columns: they were written in UTC.
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
 def _order(s: Session, order_id: str, *, lock: bool = False) -> Order:
     q = select(Order).where(Order.external_id == order_id)
     if lock:
@@ -113,10 +118,10 @@ def get_order(s: Session, order_id: str, principal: Principal) -> dict[str, Any]
                        .where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)).all()
     return {
         "order_id": order.external_id, "status": order.status.value, "method": order.method,
-        "pickup_store": _code(s, order.pickup_node_id), "created_at": order.created_at,
+        "pickup_store": _code(s, order.pickup_node_id), "created_at": _aware(order.created_at),
         "lines": [{"line_no": ln.line_no, "sku": sku, "qty": ln.qty, "state": ln.state,
                    "allocations": by_line.get(ln.id, [])} for ln, sku in lines],
-        "history": [{"at": e.occurred_at, "action": e.action,
+        "history": [{"at": _aware(e.occurred_at), "action": e.action,
                      "line_no": line_no.get(e.order_line_id) if e.order_line_id else None,
                      "from_state": e.from_state, "to_state": e.to_state, "node": code,
                      "actor": e.actor, "detail": e.detail} for e, code in events],
@@ -133,8 +138,6 @@ def _ready_times(s: Session, line_ids: Sequence[int]) -> dict[int, dt.datetime]:
         .group_by(OrderEvent.order_line_id)).all())
 
 
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
 def node_tasks(s: Session, code: str, principal: Principal, expiry_days: float) -> dict[str, Any]:

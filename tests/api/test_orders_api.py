@@ -96,6 +96,7 @@ def test_ship_order_walks_allocated_accepted_picked_shipped(client) -> None:  # 
     assert steps == [("allocate", "allocated"), ("accept", "accepted"), ("picked", "picked"),
                      ("shipped", "shipped")]
     assert out["history"][-1]["detail"]["tracking"] == "1Z999"
+    assert all(dt.datetime.fromisoformat(h["at"]).tzinfo is not None for h in out["history"])
     assert tasks(client, node) == {k: [] for k in tasks(client, node)}
 
 
