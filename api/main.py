@@ -26,6 +26,8 @@ from api.observability.router import router as metrics_router
 from api.orders.router import router as orders_router
 from api.orders.service import sweep_pickups
 from api.settings import Settings, get_settings
+from api.simulations.jobs import SimulationJobs
+from api.simulations.router import router as simulations_router
 from data.db import Database
 
 log = logging.getLogger("omni.api")
@@ -51,12 +53,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
         app.state.allocation = AllocationContext(app.state.db)
+        app.state.simulations = SimulationJobs(app.state.db.url)
         logs.configure(settings.log_level)
         sweeper = (asyncio.create_task(_sweep_forever(app, settings))
                    if settings.sweep_interval_seconds > 0 else None)
         yield
         if sweeper is not None:
             sweeper.cancel()
+        app.state.simulations.shutdown()
         if db is None:
             app.state.db.dispose()
 
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        dependencies=[Depends(require("planner", "ops:read"))])
     app.include_router(orders_router, prefix="/v1")
     app.include_router(metrics_router)
+    app.include_router(simulations_router, prefix="/v1")
     app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)

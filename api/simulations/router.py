@@ -1,0 +1,39 @@
+"""POST /v1/simulations (a background job) and GET its progress and KPIs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth.dependencies import require
+from api.auth.service import Principal
+from api.dependencies import Db
+from api.simulations import service
+from api.simulations.schemas import SimulationIn, SimulationOut
+
+router = APIRouter(tags=["simulations"])
+Planner = Annotated[Principal, Depends(require("planner"))]
+Reader = Annotated[Principal, Depends(require("planner", "ops:read"))]
+
+
+@router.post("/simulations", status_code=202)
+async def start_simulation(body: SimulationIn, request: Request, db: Db,
+                           who: Planner) -> SimulationOut:
+    """Validate the scenario, queue the run, return at once (poll GET for progress)."""
+    run = await run_in_threadpool(service.create_run, db, body, who.name)
+    request.app.state.simulations.submit(run.id)
+    return SimulationOut.model_validate(run)
+
+
+@router.get("/simulations")
+def list_simulations(db: Db, _: Reader) -> list[SimulationOut]:
+    """The latest simulation runs, newest first."""
+    return [SimulationOut.model_validate(r) for r in service.list_runs(db)]
+
+
+@router.get("/simulations/{run_id}")
+def get_simulation(run_id: int, db: Db, _: Reader) -> SimulationOut:
+    """One run's status, progress and, when done, KPIs per policy and the bound."""
+    return SimulationOut.model_validate(service.get_run(db, run_id))
