@@ -106,9 +106,12 @@ class ForecastPricer:
         self, network: Network, sku_codes: Sequence[str], cost: CostModel,
         expected: Sequence[Mapping[str, Any]], stock: np.ndarray,
         *, capacity: np.ndarray | None = None, walkins: WalkInDemand | None = None,
-        params: ForecastParams | None = None,
+        params: ForecastParams | None = None, safety: np.ndarray | None = None,
     ) -> None:
         self.params = params or ForecastParams()
+        # Safety stock serves walk-ins first (online never sees it): only walk-in demand
+        # beyond it competes with online orders for ATP in the LP.
+        self.safety = safety
         self.sku_codes = tuple(sku_codes)
         types, self.counts = order_types(network, sku_codes, cost, expected, stock)
         self.total = float(self.counts.sum())
@@ -135,7 +138,12 @@ class ForecastPricer:
         start = time.perf_counter()
         share = self.remaining_share(orders_seen)
         wshare = share if walkin_share is None else walkin_share
-        self.lp.update(self.counts * share, stock, capacity, self.walkins.scaled(wshare))
+        walk = self.walkins.scaled(wshare)
+        if self.safety is not None and len(walk.qty):
+            floor = np.asarray(self.safety)[walk.node, walk.sku]
+            walk = WalkInDemand(walk.node, walk.sku, np.maximum(walk.qty - floor, 0.0),
+                                walk.margin)
+        self.lp.update(self.counts * share, stock, capacity, walk)
         res = self.lp.solve(max_iterations=self.params.max_iterations)
         self.solves += 1
         self.seconds += time.perf_counter() - start

@@ -159,6 +159,13 @@ class MemoryLedger:
             if self.pick_left is not None:
                 self.pick_left[i] += q  # never picked: the labour is free again
 
+    def sell(self, node: str, sku: str, qty: int) -> int:
+        """A walk-in sale off the shelf (on_hand - reserved, safety included); units sold."""
+        i, j = self.node_index[node], self.sku_index[sku]
+        sold = int(min(max(qty, 0), max(self.on_hand[i, j] - self.reserved[i, j], 0)))
+        self.on_hand[i, j] -= sold
+        return sold
+
     def consume(self, reservation_ids: Sequence[int]) -> None:
         """Reserved units leave the node (shipped or collected)."""
         for rid in reservation_ids:

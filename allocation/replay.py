@@ -25,7 +25,7 @@ from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.policies import Policy, get_policy
 from allocation.service import OpportunityCosts, allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
-from optimizer.pattern import PatternLP
+from optimizer.pattern import PatternLP, WalkInDemand
 
 __all__ = ["Instance", "dlp_of", "hindsight_of", "judge_cost", "load_instance", "run_replay",
            "validate_result"]
@@ -120,13 +120,23 @@ def run_replay(
     if isinstance(pol, ForecastAwarePolicy):
         pricer = ForecastPricer(inst.network, inst.skus, inst.cost,
                                 inst.raw.get("expected_orders") or [], inst.usable(),
-                                capacity=ledger.capacity_left(), params=pol.params)
+                                capacity=ledger.capacity_left(), params=pol.params,
+                                walkins=expected_walkins(inst), safety=inst.safety)
+    walkins = sorted((float(w["t"]), k, w) for k, w in enumerate(inst.raw.get("walkins") or []))
+    wk, lost_units, lost_margin, sold_units = 0, 0, 0.0, 0
     pairs = list(zip(inst.order_t, inst.orders, strict=True))
     since, stocked_out = 1 << 62, False
     for k, (t, order) in enumerate(progress(pairs) if progress else pairs):
         while r < len(receipts) and receipts[r][0] <= t:
             ledger.receive(*receipts[r][1:])
             r += 1
+        while wk < len(walkins) and walkins[wk][0] <= t:  # shoppers first at equal times
+            w = walkins[wk][2]
+            sold = ledger.sell(str(w["store"]), str(w["sku"]), int(w["qty"]))
+            sold_units += sold
+            lost_units += int(w["qty"]) - sold
+            lost_margin += (int(w["qty"]) - sold) * float(w.get("margin", 0.0))
+            wk += 1
         if pricer is not None and (since >= pricer.params.resolve_every or stocked_out):
             opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
             since, stocked_out = 0, False
@@ -143,6 +153,14 @@ def run_replay(
     seconds = time.perf_counter() - start
     result = {"format": RESULT_FORMAT, "instance": inst.name, "policy": pol.name,
               "decisions": decisions, "total_cost": 0.0, "seconds": seconds}
+    for _, _, w in walkins[wk:]:  # shoppers after the last order
+        sold = ledger.sell(str(w["store"]), str(w["sku"]), int(w["qty"]))
+        sold_units += sold
+        lost_units += int(w["qty"]) - sold
+        lost_margin += (int(w["qty"]) - sold) * float(w.get("margin", 0.0))
+    if walkins:
+        result["walkins"] = {"sold_units": sold_units, "lost_units": lost_units,
+                             "lost_margin": lost_margin}
     if pricer is not None:
         result["lp"] = {"solves": pricer.solves, "seconds": pricer.seconds,
                         "resolve_every": pricer.params.resolve_every}
@@ -269,6 +287,18 @@ def dlp_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
     caps = inst.network.pick_capacity
     return dlp_bound(types, usable, None if (caps >= UNLIMITED).all() else caps,
                      max_iterations=max_iterations)
+
+
+def expected_walkins(inst: Instance) -> WalkInDemand:
+    """The instance's `expected_walkins` (docs/REPLAY_EXTENSIONS.md) as LP walk-in demand."""
+    rows = inst.raw.get("expected_walkins") or []
+    col = {s: j for j, s in enumerate(inst.skus)}
+    if not rows:
+        return WalkInDemand.empty()
+    return WalkInDemand(np.array([inst.network.index[str(w["store"])] for w in rows]),
+                        np.array([col[str(w["sku"])] for w in rows]),
+                        np.array([float(w["qty"]) for w in rows]),
+                        np.array([float(w.get("margin", 0.0)) for w in rows]))
 
 
 def realised_types(inst: Instance) -> list[dict[str, Any]]:

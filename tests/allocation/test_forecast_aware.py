@@ -84,3 +84,14 @@ def test_refresher_inline_and_on_time() -> None:
     now[0] = 6.0
     ref.order_seen()
     assert book.version == 1 and len(calls) == 1
+
+
+def test_walkins_forecast_aware_protects_store_shelves() -> None:
+    raw = synth_instance(SynthParams(seed=4, expected_orders=500.0, periods=700, stores=6,
+                                     store_share=0.3, walkin_units=4.0))
+    inst = load_instance(raw)
+    opt, fa = run_replay(inst, "optimal"), run_replay(inst, "forecast_aware")
+    assert validate_result(raw, fa) == [] and validate_result(raw, opt) == []
+    assert fa["walkins"]["lost_units"] < opt["walkins"]["lost_units"]
+    assert (fa["total_cost"] + fa["walkins"]["lost_margin"]
+            <= opt["total_cost"] + opt["walkins"]["lost_margin"])
