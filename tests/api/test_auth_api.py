@@ -152,3 +152,21 @@ def test_dashboard_sign_in_takes_an_ops_read_key(authed) -> None:  # type: ignor
     assert r.status_code == 303
     r = client.post("/dashboard/login", data={"key": tokens["planner"]}, follow_redirects=False)
     assert r.status_code == 401
+
+
+def test_no_route_is_open_without_a_key(authed) -> None:  # type: ignore[no-untyped-def]
+    """Every route in the OpenAPI schema but /health refuses a request without a key."""
+    client, _ = authed
+    before = _written(client.database)
+    paths = client.app.openapi()["paths"]
+    seen = 0
+    for path, ops in paths.items():
+        if path == "/health":
+            continue
+        url = path.replace("{", "").replace("}", "")  # any value will do for path parameters
+        for method in ops:
+            r = client.request(method.upper(), url)
+            assert r.status_code == 401, f"{method.upper()} {path}: {r.status_code}"
+            seen += 1
+    assert seen >= len(ENDPOINTS)
+    assert _written(client.database) == before
