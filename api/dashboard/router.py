@@ -12,8 +12,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api.dashboard import service
-from api.dashboard.auth import SESSION_COOKIE, DashboardUser, dashboard_user, sign_in
-from api.dependencies import DbRead
+from api.dashboard.auth import (
+    SESSION_COOKIE,
+    DashboardUser,
+    Forbidden,
+    dashboard_user,
+    sign_in,
+)
+from api.dependencies import Db, DbRead
+from api.simulations.schemas import SimulationIn
 from data.errors import InvalidQuantity
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -90,9 +97,24 @@ def fulfilment_page(request: Request, user: User) -> HTMLResponse:
 
 @router.get("/simulations")
 def simulations_page(request: Request, user: User) -> HTMLResponse:
-    """Simulation runs and their KPIs."""
-    return _page(request, "simulations", user,
-                 note="Runs appear here once the simulation service is enabled.")
+    """Simulation runs with progress, a start form for planners, KPIs per policy."""
+    from api.simulations.service import scenario_names
+
+    return _page(request, "simulations", user, scenarios=scenario_names(),
+                 can_plan=user.can("planner"))
+
+
+@router.post("/simulations/start", status_code=202)
+def start_simulation(request: Request, user: User, db: Db,
+                     body: SimulationIn) -> dict[str, Any]:
+    """Start a run from the page (needs the planner scope)."""
+    from api.simulations.service import create_run
+
+    if not user.can("planner"):
+        raise Forbidden("starting a simulation needs a key with the planner scope")
+    run = create_run(db, body, user.name)
+    request.app.state.simulations.submit(run.id)
+    return {"id": run.id, "status": run.status}
 
 
 @router.get("/data/network")
@@ -124,6 +146,10 @@ def fulfilment_data(_: User, session: DbRead) -> dict[str, Any]:
 
 
 @router.get("/data/simulations")
-def simulations_data(_: User) -> dict[str, Any]:
-    """JSON of the simulations page."""
-    return {"runs": []}
+def simulations_data(_: User, db: Db) -> dict[str, Any]:
+    """JSON of the simulations page: the latest runs with progress and KPIs."""
+    from api.simulations.schemas import SimulationOut
+    from api.simulations.service import list_runs
+
+    return {"runs": [SimulationOut.model_validate(r).model_dump(mode="json")
+                     for r in list_runs(db)]}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from api.auth.service import create_key
 from data.db import Database
 from data.demo import DemoParams, build_network
 from data.demo_write import write_network
@@ -37,9 +38,22 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(demo_url: str) -> Iterator[str]:
-    """The app served on loopback with auth off (sign-in is tested separately)."""
-    with running_server(demo_url, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
+def keys(demo_url: str) -> dict[str, str]:
+    """API keys: a planner + ops reader, an ops-only reader, an order system."""
+    db = Database.from_url(demo_url)
+    with db.transaction() as s:
+        out = {name: create_key(s, scopes, name)[0] for name, scopes in {
+            "planner": ["ops:read", "planner"], "ops": ["ops:read"],
+            "orders": ["orders:write"]}.items()}
+    db.dispose()
+    return out
+
+
+@pytest.fixture(scope="session")
+def server(demo_url: str, keys: dict[str, str]) -> Iterator[str]:
+    """The app served on loopback with API keys required (as in production)."""
+    with running_server(demo_url, env={"OMNI_AUTH_REQUIRED": "true",
+                                       "OMNI_SWEEP_INTERVAL_SECONDS": "0"}) as base:
         yield base
 
 
@@ -58,13 +72,28 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+def sign_in(page, server: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Use the sign-in form like a person would."""
+    page.goto(f"{server}/dashboard/login")
+    page.fill("#key", key)
+    page.click("#signin")
+    page.wait_for_url(f"{server}/dashboard/network")
+
+
 @pytest.fixture
-def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A fresh page at a desktop size."""
+def anon(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh page at a desktop size, not signed in."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     p = ctx.new_page()
     yield p
     ctx.close()
+
+
+@pytest.fixture
+def page(anon, server: str, keys: dict[str, str]) -> object:  # type: ignore[no-untyped-def]
+    """A page signed in as the planner."""
+    sign_in(anon, server, keys["planner"])
+    return anon
 
 
 def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]

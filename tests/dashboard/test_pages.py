@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from data.db import Database
-from data.models import Node, Order, StockPosition
-from tests.dashboard.conftest import SHOTS, shoot
+from data.models import Node, Order, SimulationRun, StockPosition
+from tests.dashboard.conftest import SHOTS, shoot, sign_in
 
 SP = StockPosition
 # Load times are measured and written to docs/screenshots/load_times.json, not asserted:
@@ -26,12 +26,12 @@ def db(demo_url: str) -> Database:
 
 
 @pytest.fixture(scope="module")
-def orders(server: str) -> int:
+def orders(server: str, keys: dict[str, str]) -> int:
     """A few allocations so the fulfilment page has something to show."""
     skus = [f"SKU-{i:06d}" for i in range(1, 41)]
     ok = 0
     for i in range(12):
-        r = httpx.post(f"{server}/v1/allocations", json={
+        r = httpx.post(f"{server}/v1/allocations", headers={"X-API-Key": keys["orders"]}, json={
             "order_id": f"dash-{i}", "zip": ["75201", "77002", "78701"][i % 3],
             "lines": [{"sku": skus[(3 * i + k) % 40], "qty": 1} for k in range(1 + i % 3)]})
         ok += r.status_code == 200
@@ -100,9 +100,34 @@ def test_fulfilment_page(page, server: str, db: Database, orders: int) -> None: 
     assert page.locator("#mix .bars path").count() > 0
 
 
-def test_simulations_page(page, server: str) -> None:  # type: ignore[no-untyped-def]
+def test_simulations_page_starts_a_run(page, server: str, db: Database) -> None:  # type: ignore[no-untyped-def]
     open_page(page, f"{server}/dashboard/simulations", "#runs tbody tr")
+    page.select_option("#s-scenario", "tiny_demo")
+    page.click("#start-run")
+    page.wait_for_selector("#runs tbody tr[data-status='done']", timeout=120_000)
+    page.wait_for_selector("#kpis tbody tr[data-policy='optimal']")
+    with db.session() as s:
+        run = s.scalars(select(SimulationRun)).one()
+    assert run.status == "done" and run.started_by == "planner"
+    shown = page.inner_text("#kpis tbody tr[data-policy='optimal'] td:nth-child(2)")
+    opt = next(k for k in run.kpis if k["policy"] == "optimal")
+    assert shown.replace(",", "") == str(opt["orders"])
     shoot(page, "simulations")
+
+
+def test_sign_in_is_required_and_scoped(anon, server: str, keys: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    anon.goto(f"{server}/dashboard/stock")
+    assert anon.url.endswith("/dashboard/login")
+    assert httpx.get(f"{server}/dashboard/data/stock").status_code == 401
+    anon.fill("#key", keys["orders"])  # a valid key without ops:read
+    anon.click("#signin")
+    assert "lacks ops:read" in anon.inner_text("#error")
+    sign_in(anon, server, keys["ops"])
+    anon.goto(f"{server}/dashboard/simulations")
+    assert anon.is_disabled("#start-run")
+    r = anon.request.post(f"{server}/dashboard/simulations/start",
+                          data={"scenario": "tiny_demo", "seed": 1})
+    assert r.status == 403
 
 
 def test_pages_work_offline(page, server: str) -> None:  # type: ignore[no-untyped-def]
