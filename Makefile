@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= var/omni.db
+DEMO_KEY ?= var/demo-admin.key
 export OMNI_DATABASE_URL ?= sqlite:///$(abspath $(DEMO_DB))
 
 .PHONY: run test bench lint install install-dev demo clean
@@ -29,6 +30,8 @@ demo: install
 	$(BIN)/omni db upgrade
 	$(BIN)/omni demo build --if-absent
 	$(BIN)/omni forecast-network --if-absent
+	@test -s $(DEMO_KEY) || $(BIN)/omni keys create --scope admin --name demo-admin > $(DEMO_KEY)
+	@echo "demo admin key (API: X-API-Key header; dashboard sign-in): $$(cat $(DEMO_KEY))"
 
 run: demo
 	$(BIN)/omni serve --host $(HOST) --port $(PORT)
