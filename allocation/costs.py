@@ -157,4 +157,7 @@ def promise_dates(
     processing = np.where(is_store, timing.processing_days_store, timing.processing_days_dc)
     total = processing + (hour >= cutoff) + np.asarray(days, dtype=np.int64)
     day0 = placed_at.date()
-    return [day0 + dt.timedelta(days=int(d)) for d in total]
+    # Few distinct day counts (zones x cut-off): build each date once, then index.
+    uniq, inv = np.unique(total, return_inverse=True)
+    dates = [day0 + dt.timedelta(days=int(d)) for d in uniq]
+    return [dates[i] for i in inv.tolist()]
