@@ -17,28 +17,43 @@ SBA_FACTOR = 0.95  # statsforecast uses 0.95 = 1 - alpha/2 with alpha = 0.1
 @njit(cache=True)
 def fit_croston(x: np.ndarray, alpha: float, debias: float, state: np.ndarray,
                 fitted: np.ndarray) -> None:
-    """Croston: SES (alpha) on demand sizes and on inter-demand intervals; SBA when debias<1."""
+    """Croston: SES (alpha) on demand sizes and on inter-demand intervals; SBA when debias<1.
+
+    `fitted` of size 0 skips the in-sample values (point forecasts only).
+    """
     _reset(state, fitted)
+    write = fitted.size == x.size
     n = x.size
-    z = 0.0
-    p = 0.0
-    last = -1  # index of the previous demand
-    seen = False
-    for i in range(n):
-        if seen:
-            fitted[i] = debias * z / p
-        if x[i] != 0.0:
-            interval = float(i - last)  # first interval counts from the series start
-            if not seen:
-                z, p, seen = x[i], interval, True
-            else:
-                z = alpha * x[i] + (1.0 - alpha) * z
-                p = alpha * interval + (1.0 - alpha) * p
-            last = i
-    if not seen:
+    first = 0
+    while first < n and x[first] == 0.0:
+        first += 1
+    if first == n:
         # No demand at all: statsforecast falls back to the naive forecast (zero).
         state[LEVEL] = x[n - 1]
         return
+    z = x[first]
+    p = float(first + 1)  # first interval counts from the series start
+    last = first
+    c = 1.0 - alpha
+    if write:
+        ratio = debias * z / p
+        for i in range(first + 1, n):
+            fitted[i] = ratio
+            if x[i] != 0.0:
+                z = alpha * x[i] + c * z
+                p = alpha * (i - last) + c * p
+                last = i
+                ratio = debias * z / p  # divide once per demand, not once per day
+    else:
+        # Branch-free update: demand days are random, so a branch would mispredict often.
+        for i in range(first + 1, n):
+            v = x[i]
+            hit = v != 0.0
+            z_new = alpha * v + c * z
+            p_new = alpha * (i - last) + c * p
+            z = z_new if hit else z
+            p = p_new if hit else p
+            last = i if hit else last
     state[LEVEL] = debias * (z / p if p != 0.0 else z)
 
 
@@ -99,7 +114,7 @@ def fit_tsb(x: np.ndarray, alpha_d: float, alpha_p: float, state: np.ndarray,
                     ad = 0.5 * (a + b)
                 else:
                     ap = 0.5 * (a + b)
-    state[LEVEL] = _tsb_run(x, ad, ap, fitted, True)[0]
+    state[LEVEL] = _tsb_run(x, ad, ap, fitted, fitted.size == x.size)[0]
 
 
 @njit(cache=True)

@@ -32,7 +32,13 @@ N_PARAMS = 3  # width of the per-model fixed-parameter row (NaN = optimise / def
 @njit(cache=True)
 def fit_one(model: int, x: np.ndarray, m: int, params: np.ndarray, state: np.ndarray,
             fitted: np.ndarray) -> None:
-    """Fit one model to one series: writes its state row and one-step fitted values."""
+    """Fit one model to one series: writes its state row and one-step fitted values.
+
+    `fitted` of size 0 asks for point forecasts only: SES, Croston, SBA and TSB then skip
+    the in-sample values; the other models write into scratch.
+    """
+    if fitted.size != x.size and not (model == 3 or 6 <= model <= 8):
+        fitted = np.empty(x.size)
     if model == 0:
         fit_naive(x, m, state, fitted)
     elif model == 1:
@@ -87,6 +93,7 @@ def fit_batch(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, m: int,
     for s in prange(indptr.size - 1):
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
+        fit_s = fitted[a:b] if fitted.size == y.size else fitted[:0]
         n_used = 0
         for j in range(weights.shape[1]):
             if weights[s, j] > 0.0:
@@ -94,20 +101,20 @@ def fit_batch(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, m: int,
         if n_used == 1:
             for j in range(weights.shape[1]):
                 if weights[s, j] > 0.0:
-                    fit_one(j, x, m, params[j], state[s], fitted[a:b])
+                    fit_one(j, x, m, params[j], state[s], fit_s)
             continue
         tmp_state = np.empty(state.shape[1])
         tmp_fit = np.empty(b - a)
         state[s, :] = 0.0
-        fitted[a:b] = 0.0
+        fit_s[:] = 0.0
         for j in range(weights.shape[1]):
             w = weights[s, j]
             if w > 0.0:
                 fit_one(j, x, m, params[j], tmp_state, tmp_fit)
                 for k in range(state.shape[1]):
                     state[s, k] += w * tmp_state[k]
-                for i in range(b - a):
-                    fitted[a + i] += w * tmp_fit[i]
+                for i in range(fit_s.size):
+                    fit_s[i] += w * tmp_fit[i]
         state[s, NONNEG] = tmp_state[NONNEG]
 
 

@@ -15,6 +15,9 @@ from numba import njit
 LEVEL, TREND, NONNEG, HEAD = 0, 1, 2, 3
 GOLDEN = 0.6180339887498949
 GOLDEN_TOL = 1e-4
+NEWTON_TOL = 1e-10
+# Starting grid for the SES alpha search: intermittent demand mostly wants small alphas.
+SES_GRID = (0.03, 0.1, 0.3, 0.7)
 
 
 @njit(cache=True)
@@ -106,15 +109,119 @@ def golden_ses(x: np.ndarray, lo: float, hi: float) -> float:
 
 
 @njit(cache=True)
-def fit_ses(x: np.ndarray, alpha: float, state: np.ndarray, fitted: np.ndarray) -> float:
-    """SES with fixed alpha, or alpha optimised on [0.01, 0.99] when alpha is NaN."""
-    _reset(state, fitted)
-    if np.isnan(alpha):
-        alpha = golden_ses(x, 0.01, 0.99) if x.size > 2 else 0.5
-    level = x[0]
+def _ses_grid(x: np.ndarray) -> int:
+    """Index into SES_GRID of the least one-step SSE: four independent chains in one pass."""
+    a0, a1, a2, a3 = SES_GRID[0], SES_GRID[1], SES_GRID[2], SES_GRID[3]
+    l0 = l1 = l2 = l3 = x[0]
+    s0 = s1 = s2 = s3 = 0.0
     for i in range(1, x.size):
-        fitted[i] = level
-        level = alpha * x[i] + (1.0 - alpha) * level
+        v = x[i]
+        e0, e1, e2, e3 = v - l0, v - l1, v - l2, v - l3
+        s0 += e0 * e0
+        s1 += e1 * e1
+        s2 += e2 * e2
+        s3 += e3 * e3
+        l0 = a0 * v + (1.0 - a0) * l0
+        l1 = a1 * v + (1.0 - a1) * l1
+        l2 = a2 * v + (1.0 - a2) * l2
+        l3 = a3 * v + (1.0 - a3) * l3
+    best, best_s = 0, s0
+    if s1 < best_s:
+        best, best_s = 1, s1
+    if s2 < best_s:
+        best, best_s = 2, s2
+    if s3 < best_s:
+        best = 3
+    return best
+
+
+@njit(cache=True)
+def _ses_newton_pass(x: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """(dSSE/dalpha, d2SSE/dalpha2, final level, dlevel/dalpha) of SES in one pass.
+
+    The level recursion is differentiated alongside it (D = dL/da, D2 = d2L/da2), so a
+    Newton step costs one pass, like a single SSE evaluation of a golden-section search.
+    """
+    c = 1.0 - alpha
+    level = x[0]
+    d1 = 0.0
+    d2 = 0.0
+    g = 0.0
+    hess = 0.0
+    for i in range(1, x.size):
+        e = x[i] - level
+        g += e * d1
+        hess += d1 * d1 - e * d2
+        d2 = -2.0 * d1 + c * d2
+        d1 = e + c * d1
+        level = alpha * x[i] + c * level
+    return -2.0 * g, 2.0 * hess, level, d1
+
+
+@njit(cache=True)
+def optimal_ses(x: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(alpha, final level) minimising the SES one-step SSE on [lo, hi].
+
+    Same objective as statsforecast's golden-section search (tolerance 1e-12), found with
+    a four-point grid pass and safeguarded Newton steps: ~5 passes instead of ~57.
+    """
+    k = _ses_grid(x)
+    alpha = min(max(SES_GRID[k], lo), hi)
+    # Bracket between the grid neighbours (the SSE is unimodal in practice).
+    a = lo if k == 0 else max(SES_GRID[k - 1], lo)
+    b = hi if k == 3 else min(SES_GRID[k + 1], hi)
+    level = x[x.size - 1]
+    for _ in range(60):
+        g, hess, level, dlevel = _ses_newton_pass(x, alpha)
+        if g == 0.0:
+            break
+        if g > 0.0:
+            b = alpha
+        else:
+            a = alpha
+        if hess > 0.0:
+            new = alpha - g / hess
+        else:  # concave here: head downhill, to the bound if it is the bracket end
+            new = -np.inf if g > 0.0 else np.inf
+        if not (a < new < b):
+            if new <= a and a == lo and alpha != lo:
+                new = lo  # the minimum may sit on the bound: try it before bisecting
+            elif new >= b and b == hi and alpha != hi:
+                new = hi
+            else:
+                new = 0.5 * (a + b)
+        step = new - alpha
+        if abs(step) < NEWTON_TOL or b - a < NEWTON_TOL:
+            # Converged: move the level to the new alpha to first order (error ~ step^2).
+            return new, level + dlevel * step
+        alpha = new
+    return alpha, level
+
+
+@njit(cache=True)
+def fit_ses(x: np.ndarray, alpha: float, state: np.ndarray, fitted: np.ndarray) -> float:
+    """SES with fixed alpha, or alpha optimised on [0.01, 0.99] when alpha is NaN.
+
+    `fitted` of size 0 skips the in-sample values (point forecasts only).
+    """
+    _reset(state, fitted)
+    write = fitted.size == x.size
+    if np.isnan(alpha):
+        if x.size <= 2:
+            alpha = 0.5
+        else:
+            alpha, level = optimal_ses(x, 0.01, 0.99)
+            if not write:
+                state[LEVEL] = level
+                return alpha
+    level = x[0]
+    if write:
+        for i in range(1, x.size):
+            fitted[i] = level
+            level = alpha * x[i] + (1.0 - alpha) * level
+    else:
+        for i in range(1, x.size):
+            level = alpha * x[i] + (1.0 - alpha) * level
     state[LEVEL] = level
     return alpha
 

@@ -128,11 +128,12 @@ def params_table(params: Mapping[str, Sequence[float]] | None = None) -> np.ndar
 
 
 def _fit(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, season_length: int,
-         params: np.ndarray) -> FitResult:
+         params: np.ndarray, with_fitted: bool = True) -> FitResult:
     """Fit the given model (combination) per series (callers check the layout)."""
     n_series = indptr.size - 1
     state = np.zeros((n_series, state_width(season_length)))
-    fitted = np.empty_like(y)
+    # Without quantiles nobody reads the in-sample fit: skipping it saves a pass over y.
+    fitted = np.empty_like(y) if with_fitted else np.empty(0)
     fit_batch(y, indptr, weights, season_length, params, state, fitted)
     return FitResult(y, indptr, season_length, weights, state, fitted)
 
@@ -170,8 +171,11 @@ def fit_arrays(y: np.ndarray, indptr: np.ndarray, model: str | Sequence[str] = "
                h: int = 28,
                season_length: int = 7, params: Mapping[str, Sequence[float]] | None = None,
                n_windows: int = DEFAULT_WINDOWS, metric: str = "rmsse",
-               combine_tol: float = DEFAULT_COMBINE_TOL) -> FitResult:
-    """Fit one model to all series, or choose/combine per series by CV (`"auto"` or a list)."""
+               combine_tol: float = DEFAULT_COMBINE_TOL, with_fitted: bool = True) -> FitResult:
+    """Fit one model to all series, or choose/combine per series by CV (`"auto"` or a list).
+
+    `with_fitted=False` skips the in-sample values: point forecasts only, no quantiles.
+    """
     y, indptr = check_layout(y, indptr)
     h = check_horizon(h)
     if season_length < 1:
@@ -189,11 +193,18 @@ def fit_arrays(y: np.ndarray, indptr: np.ndarray, model: str | Sequence[str] = "
     else:
         weights = np.zeros((n_series, N_MODELS))
         weights[:, model_id(model)] = 1.0
-    return _fit(y, indptr, weights, season_length, table)
+    return _fit(y, indptr, weights, season_length, table, with_fitted)
+
+
+def _require_fitted(fit: FitResult) -> None:
+    if fit.fitted.size != fit.y.size:
+        raise ValueError("expected a fit with in-sample values, got one fitted with "
+                         "with_fitted=False (point forecasts only)")
 
 
 def quantiles_from_fit(fit: FitResult, mean: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Quantiles (n_series, h, n_q) around the point forecasts of a fitted batch."""
+    _require_fitted(fit)
     return quantile_batch(fit.y, fit.indptr, fit.fitted, mean, levels, RESIDUAL_WINDOW)
 
 
@@ -207,7 +218,8 @@ def forecast_arrays(y: np.ndarray, indptr: np.ndarray, h: int,
     h = check_horizon(h)
     levels = check_levels(quantiles)
     fit = fit_arrays(y, indptr, model, h=h, season_length=season_length, params=params,
-                     n_windows=n_windows, metric=metric, combine_tol=combine_tol)
+                     n_windows=n_windows, metric=metric, combine_tol=combine_tol,
+                     with_fitted=levels.size > 0)
     mean = _predict(fit, h)
     # Point forecasts only (no levels): skip the residual pass.
     q = quantiles_from_fit(fit, mean, levels) if levels.size else np.empty((mean.shape[0], h, 0))
@@ -220,6 +232,7 @@ def lead_time_from_fit(fit: FitResult, lead_time: int,
     if int(lead_time) != lead_time or lead_time < 1:
         raise ValueError(f"expected lead_time >= 1, got {lead_time}")
     lv = check_levels(levels)
+    _require_fitted(fit)
     mean = _predict(fit, int(lead_time))
     return lead_time_batch(fit.y, fit.indptr, fit.fitted, mean, int(lead_time), lv,
                            RESIDUAL_WINDOW)
