@@ -185,8 +185,9 @@ def _runner_up(cands: Candidates, plan: Plan, s: int, codes: tuple[str, ...]) ->
 
 
 def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan,
-                   policy: str, solver: dict[str, Any] | None = None) -> Decision:
-    """Turn a plan over the candidates into a Decision with costs and explanations."""
+                   policy: str, solver: dict[str, Any] | None = None,
+                   explain: bool = True) -> Decision:
+    """Turn a plan over the candidates into a Decision with costs and (if asked) runner-ups."""
     d = cands.data
     codes = network.codes
     x = plan.x
@@ -230,7 +231,7 @@ def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan
         lines.append(LineDecision(
             k, line.sku, line.qty, tuple(allocs), need,
             _reason(cands, plan, s) if need else None, line_cost,
-            _runner_up(cands, plan, s, codes)))
+            _runner_up(cands, plan, s, codes) if explain else None))
     promise = None
     if cands.promise is not None and len(used):
         promise = max(cands.promise[n] for n in used)

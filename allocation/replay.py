@@ -140,7 +140,8 @@ def run_replay(
         if pricer is not None and (since >= pricer.params.resolve_every or stocked_out):
             opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
             since, stocked_out = 0, False
-        d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity)
+        d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity,
+                     explain=False)
         since += 1
         if pricer is not None and pricer.params.resolve_on_stockout and d.reservations:
             # A (node, SKU) just ran dry: the LP's basis, hence its prices, changed.

@@ -63,8 +63,12 @@ def decide(
     sku_weights: Mapping[str, float] | None = None,
     opportunity: OpportunityCosts | None = None,
     now: dt.datetime | None = None,
+    explain: bool = True,
 ) -> tuple[Decision, Candidates]:
-    """Decide one order on an ATP array of shape (nodes, distinct SKUs in first-seen order)."""
+    """Decide one order on an ATP array of shape (nodes, distinct SKUs in first-seen order).
+
+    `explain=False` skips the runner-up per line: simulations and replays never show it.
+    """
     pol = get_policy(policy) if isinstance(policy, str) else policy
     skus, _, _ = unique_skus(order.lines)
     weights = None if sku_weights is None else np.array([sku_weights.get(s, 1.0) for s in skus])
@@ -75,7 +79,7 @@ def decide(
         opportunity=None if opportunity is None else opportunity.for_skus(skus), now=now)
     plan, info = pol.plan(cands)
     info = dict(info, seconds=time.perf_counter() - start)
-    return build_decision(order, network, cands, plan, pol.name, info), cands
+    return build_decision(order, network, cands, plan, pol.name, info, explain), cands
 
 
 def reserve_items(decision: Decision) -> list[ReserveItem]:
@@ -100,6 +104,7 @@ def allocate(
     opportunity: OpportunityCosts | None = None,
     now: dt.datetime | None = None,
     max_attempts: int = DEFAULT_ATTEMPTS,
+    explain: bool = True,
 ) -> Decision:
     """Read ATP, decide, reserve every line at once; re-decide on a lost race (never oversell).
 
@@ -115,7 +120,7 @@ def allocate(
         capacity = left() if callable(left) else None
         decision, _ = decide(order, network, atp, policy, cost=cost, capacity=capacity,
                              zone_matrix=zone_matrix, sku_weights=sku_weights,
-                             opportunity=opportunity, now=now)
+                             opportunity=opportunity, now=now, explain=explain)
         items = reserve_items(decision)
         if not items:
             return replace(decision, attempts=attempt)

@@ -303,7 +303,7 @@ class Run:
                         is not None), None)
             dec = allocate(current, w.network, ledger, self.policy, cost=w.cost,
                            zone_matrix=w.zone_matrix, sku_weights=self._weights,
-                           opportunity=opp, now=placed)
+                           opportunity=opp, now=placed, explain=False)
             for p in self.plugins:
                 p.on_decision(self, current, dec)
             if promise is None:
