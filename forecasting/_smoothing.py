@@ -15,7 +15,7 @@ from numba import njit
 LEVEL, TREND, NONNEG, HEAD = 0, 1, 2, 3
 GOLDEN = 0.6180339887498949
 GOLDEN_TOL = 1e-4
-NEWTON_TOL = 1e-10
+NEWTON_TOL = 1e-7  # last Newton step; the alpha error after it is ~ its square
 # Starting grid for the SES alpha search: intermittent demand mostly wants small alphas.
 SES_GRID = (0.03, 0.1, 0.3, 0.7)
 
@@ -136,8 +136,9 @@ def _ses_grid(x: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _ses_newton_pass(x: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
-    """(dSSE/dalpha, d2SSE/dalpha2, final level, dlevel/dalpha) of SES in one pass.
+def _ses_newton_pass(x: np.ndarray, alpha: float
+                     ) -> tuple[float, float, float, float, float]:
+    """(dSSE/da, d2SSE/da2, final level, dlevel/da, d2level/da2) of SES in one pass.
 
     The level recursion is differentiated alongside it (D = dL/da, D2 = d2L/da2), so a
     Newton step costs one pass, like a single SSE evaluation of a golden-section search.
@@ -155,7 +156,7 @@ def _ses_newton_pass(x: np.ndarray, alpha: float) -> tuple[float, float, float, 
         d2 = -2.0 * d1 + c * d2
         d1 = e + c * d1
         level = alpha * x[i] + c * level
-    return -2.0 * g, 2.0 * hess, level, d1
+    return -2.0 * g, 2.0 * hess, level, d1, d2
 
 
 @njit(cache=True)
@@ -172,17 +173,16 @@ def optimal_ses(x: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     b = hi if k == 3 else min(SES_GRID[k + 1], hi)
     level = x[x.size - 1]
     for _ in range(60):
-        g, hess, level, dlevel = _ses_newton_pass(x, alpha)
+        g, hess, level, dlevel, d2level = _ses_newton_pass(x, alpha)
         if g == 0.0:
             break
         if g > 0.0:
             b = alpha
         else:
             a = alpha
-        if hess > 0.0:
-            new = alpha - g / hess
-        else:  # concave here: head downhill, to the bound if it is the bracket end
-            new = -np.inf if g > 0.0 else np.inf
+        # Where the SSE is concave, head downhill (to the bound if it ends the bracket).
+        downhill = -np.inf if g > 0.0 else np.inf
+        new = alpha - g / hess if hess > 0.0 else downhill
         if not (a < new < b):
             if new <= a and a == lo and alpha != lo:
                 new = lo  # the minimum may sit on the bound: try it before bisecting
@@ -192,8 +192,10 @@ def optimal_ses(x: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
                 new = 0.5 * (a + b)
         step = new - alpha
         if abs(step) < NEWTON_TOL or b - a < NEWTON_TOL:
-            # Converged: move the level to the new alpha to first order (error ~ step^2).
-            return new, level + dlevel * step
+            # Newton converges quadratically: a step this small leaves alpha ~step^2 off
+            # the optimum, so take it and move the level along its Taylor series instead
+            # of paying one more pass.
+            return new, level + step * (dlevel + 0.5 * step * d2level)
         alpha = new
     return alpha, level
 
