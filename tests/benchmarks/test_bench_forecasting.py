@@ -69,13 +69,7 @@ OUR_PARAMS = {"tsb": {"tsb": (0.2, 0.1)}}  # statsforecast's TSB has fixed alpha
 
 def ours(df: pd.DataFrame, model: str) -> pd.DataFrame:
     """Our end-to-end long frame -> long frame, point forecasts only (like statsforecast)."""
-    from forecasting.core import forecast_arrays
-    from forecasting.frame import to_flat
-
-    if model in OUR_PARAMS:  # fixed parameters go through the array API
-        y, indptr, _, _ = to_flat(df)
-        return forecast_arrays(y, indptr, H, model, quantiles=(), params=OUR_PARAMS[model])
-    return forecast(df, H, "D", model, quantiles=())
+    return forecast(df, H, "D", model, quantiles=(), params=OUR_PARAMS.get(model))
 
 
 def theirs(df: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -146,6 +140,7 @@ def main() -> None:
     print("ours: end-to-end frame -> frame, and arrays -> arrays (kernel tier, no pandas)")
     print(f"{'model':10s} {'ours s/s':>11s} {'arrays s/s':>11s} {'sf s/s':>10s} "
           f"{'ratio':>7s} {'arrays':>7s}   statsforecast model")
+    diffs: dict[str, float] = {}
     for model, sf_models in _statsforecast_models().items():
         ours(df.head(200 * N_DAYS), model)
         t_ours = min(_time(lambda m=model: ours(df, m)) for _ in range(3))
@@ -153,12 +148,21 @@ def main() -> None:
         t_arr = min(_time(lambda m=model: forecast_arrays(
             y, indptr, H, m, quantiles=(), params=OUR_PARAMS.get(m))) for _ in range(3))
         theirs(df.head(20 * N_DAYS), model)  # statsforecast's one-off set-up is not timed
-        t_sf = _time(lambda m=model, n=n_sf: theirs(df.head(n * N_DAYS), m))
+        t0 = time.perf_counter()
+        sf_out = theirs(df.head(n_sf * N_DAYS), model)
+        t_sf = time.perf_counter() - t0
+        if model != "auto":  # same model: the point forecasts must agree too
+            col = sf_out.columns[-1]
+            diffs[model] = float(np.abs(ours(df, model)["mean"].to_numpy()
+                                        - sf_out[col].to_numpy()).max())
         r_ours, r_arr, r_sf = N_SERIES / t_ours, N_SERIES / t_arr, n_sf / t_sf
         names = " + ".join(type(m).__name__ for m in sf_models)
         print(f"{model:10s} {r_ours:11,.0f} {r_arr:11,.0f} {r_sf:10,.0f} {r_ours / r_sf:6.1f}x "
               f"{r_arr / r_sf:6.1f}x   {names}"
               + (f" (sf on {n_sf} series)" if n_sf != N_SERIES else ""))
+
+    print("max |ours - statsforecast| point forecast: "
+          + ", ".join(f"{m} {d:.1e}" for m, d in diffs.items()))
 
 
 if __name__ == "__main__":
