@@ -3,6 +3,20 @@
 pytest-benchmark: `pytest tests/benchmarks/test_bench_forecasting.py --benchmark-only`.
 One-run ratio table and cold-start times: `python tests/benchmarks/test_bench_forecasting.py`.
 Compile time is excluded from the timed calls (kernels are warmed first) and reported apart.
+
+One run (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast n_jobs=1),
+series per second; ratio = ours / statsforecast:
+
+    model     ours frame  ours arrays  statsforecast  frame  arrays
+    croston      116,606      711,503         19,382   6.0x   36.7x
+    sba          122,376      696,102         20,436   6.0x   34.1x
+    tsb          117,313      559,024         23,562   5.0x   23.7x
+    ses           81,117      174,101         14,384   5.6x   12.1x
+    auto             607          605       19 (500)  32.6x   32.5x  vs CrostonOptimized+AutoETS
+
+Frame-to-frame is bounded by the pandas edge: comparing 1.8M adjacent object-string ids
+alone takes ~18 ms (statsforecast hashes them: ~110 ms). Cold start (import + warmup()):
+20.2 s with an empty numba cache, 0.73 s warm.
 """
 
 from __future__ import annotations
