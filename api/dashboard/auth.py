@@ -13,26 +13,20 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from data.errors import DomainError
+from api.auth.dependencies import Forbidden, Unauthorized
+
+__all__ = ["SESSION_COOKIE", "DashboardUser", "Forbidden", "NotSignedIn", "dashboard_user",
+           "sign_in"]
 
 SESSION_COOKIE = "omni_session"
 SESSION_SECONDS = 12 * 3600
 
 
-class NotSignedIn(DomainError):
+class NotSignedIn(Unauthorized):
     """No valid dashboard session: the browser is sent to the sign-in page."""
 
-    status = 401
     title = "Sign in required"
     type_ = "/problems/sign-in"
-
-
-class Forbidden(DomainError):
-    """Signed in, but the key lacks the scope this needs."""
-
-    status = 403
-    title = "Forbidden"
-    type_ = "/problems/forbidden"
 
 
 @dataclass(frozen=True)
