@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
-import plotly
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -25,7 +24,7 @@ from data.errors import InvalidQuantity
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+CHARTS_JS = Path(__file__).parent / "static_charts.js"
 User = Annotated[DashboardUser, Depends(dashboard_user)]
 
 
@@ -35,11 +34,11 @@ def _page(request: Request, name: str, user: DashboardUser, **ctx: Any) -> HTMLR
         "now": dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ"), **ctx})
 
 
-@router.get("/static/plotly.min.js")
-def plotly_js() -> FileResponse:
-    """Plotly's JavaScript from the installed Python package: the pages need no CDN."""
-    return FileResponse(PLOTLY_JS, media_type="text/javascript",
-                        headers={"cache-control": "public, max-age=86400"})
+@router.get("/static/charts.js")
+def charts_js() -> FileResponse:
+    """The dashboard's small SVG chart helpers (served locally: the pages need no CDN)."""
+    return FileResponse(CHARTS_JS, media_type="text/javascript",
+                        headers={"cache-control": "public, max-age=3600"})
 
 
 @router.get("/login")
@@ -140,9 +139,10 @@ def stock_data(
 
 
 @router.get("/data/fulfilment")
-def fulfilment_data(_: User, session: DbRead) -> dict[str, Any]:
+def fulfilment_data(_: User, session: DbRead, request: Request) -> dict[str, Any]:
     """JSON of the fulfilment page."""
-    return service.fulfilment_summary(session)
+    expiry = getattr(request.app.state.settings, "pickup_expiry_days", 5)
+    return service.fulfilment_summary(session, expiry_days=expiry)
 
 
 @router.get("/data/simulations")

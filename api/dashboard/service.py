@@ -14,6 +14,8 @@ from data.models import (
     Node,
     NodeKind,
     Order,
+    OrderEvent,
+    OrderLine,
     OrderStatus,
     Reservation,
     ReservationStatus,
@@ -145,7 +147,29 @@ def network_summary(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def fulfilment_summary(session: Session, days: int = 30) -> dict[str, Any]:
+def lifecycle_summary(session: Session, since: dt.datetime, expiry_days: int) -> dict[str, int]:
+    """Rejections, re-routes, pickups waiting / expiring within a day / expired, from history."""
+    ev = OrderEvent
+    rejects = session.scalar(select(func.count()).select_from(ev).where(
+        ev.action == "reject", ev.occurred_at >= since)) or 0
+    rerouted = session.scalar(select(func.count()).select_from(ev).where(
+        ev.action == "reject", ev.to_state != "unfilled", ev.occurred_at >= since)) or 0
+    expired = session.scalar(select(func.count()).select_from(ev).where(
+        ev.action == "expire", ev.occurred_at >= since)) or 0
+    waiting = session.scalar(select(func.count()).select_from(OrderLine).where(
+        OrderLine.state == "ready_for_pickup")) or 0
+    soon = dt.datetime.now(dt.UTC) - dt.timedelta(days=max(expiry_days - 1, 0))
+    expiring = session.scalar(
+        select(func.count(func.distinct(ev.order_line_id)))
+        .join(OrderLine, OrderLine.id == ev.order_line_id)
+        .where(ev.action == "ready_for_pickup", ev.occurred_at <= soon,
+               OrderLine.state == "ready_for_pickup")) or 0
+    return {"Rejections": int(rejects), "Re-routed lines": int(rerouted),
+            "Pickups ready, waiting": int(waiting), "Pickups expiring within a day": int(expiring),
+            "Pickups expired": int(expired)}
+
+
+def fulfilment_summary(session: Session, days: int = 30, expiry_days: int = 5) -> dict[str, Any]:
     """Method mix per day, parcels and cost per order, unfilled and pickups, from orders."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     orders = session.execute(select(Order.created_at, Order.status, Order.decision)
@@ -180,6 +204,7 @@ def fulfilment_summary(session: Session, days: int = 30) -> dict[str, Any]:
         "orders": n, "parcels_per_order": round(parcels / n, 3) if n else None,
         "cost_per_order": round(cost / n, 2) if n else None,
         "orders_not_fully_filled": unfilled_orders, "pickups_waiting": int(pickups_waiting),
+        "lifecycle": lifecycle_summary(session, since, expiry_days),
     }
 
 

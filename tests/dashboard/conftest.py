@@ -44,7 +44,7 @@ def keys(demo_url: str) -> dict[str, str]:
     with db.transaction() as s:
         out = {name: create_key(s, scopes, name)[0] for name, scopes in {
             "planner": ["ops:read", "planner"], "ops": ["ops:read"],
-            "orders": ["orders:write"]}.items()}
+            "orders": ["orders:write"], "admin": ["admin"]}.items()}
     db.dispose()
     return out
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from data.db import Database
-from data.models import Node, Order, SimulationRun, StockPosition
+from data.models import Node, Order, OrderEvent, SimulationRun, StockPosition
 from tests.dashboard.conftest import SHOTS, shoot, sign_in
 
 SP = StockPosition
@@ -54,7 +54,7 @@ def open_page(page, url: str, ready: str, chart: str | None = None) -> None:  # 
 
 def test_network_page(page, server: str, db: Database) -> None:  # type: ignore[no-untyped-def]
     open_page(page, f"{server}/dashboard/network", "[data-card='Nodes']",
-              "#map .scatterlayer .point")
+              "#map .point")
     shoot(page, "network")
     with db.session() as s:
         nodes = s.scalar(select(func.count()).select_from(Node))
@@ -62,7 +62,7 @@ def test_network_page(page, server: str, db: Database) -> None:  # type: ignore[
     assert page.inner_text("[data-card='Nodes']") == str(nodes)
     assert page.inner_text("[data-card='ATP units']").replace(",", "") == str(atp)
     assert page.locator("#nodes tbody tr").count() == nodes
-    assert page.locator("#map .scatterlayer .point").count() == nodes
+    assert page.locator("#map .point").count() == nodes
 
 
 def test_stock_page_filter_sort_paginate(page, server: str, db: Database) -> None:  # type: ignore[no-untyped-def]
@@ -89,15 +89,24 @@ def test_stock_page_filter_sort_paginate(page, server: str, db: Database) -> Non
     shoot(page, "stock")
 
 
-def test_fulfilment_page(page, server: str, db: Database, orders: int) -> None:  # type: ignore[no-untyped-def]
+def test_fulfilment_page(page, server: str, db: Database, orders: int,  # type: ignore[no-untyped-def]
+                         keys: dict[str, str]) -> None:
     assert orders == 12
+    # A store rejects a line: the page must count the rejection (and its re-route).
+    r = httpx.post(f"{server}/v1/orders/dash-0/lines/1/reject", json={"reason": "damaged"},
+                   headers={"X-API-Key": keys["admin"]})
+    assert r.status_code == 200, r.text
     open_page(page, f"{server}/dashboard/fulfilment", "[data-card='Orders (30 days)']",
-              "#mix .bars path")
+              "#mix .bar")
     shoot(page, "fulfilment")
     with db.session() as s:
         n = s.scalar(select(func.count()).select_from(Order))
     assert page.inner_text("[data-card='Orders (30 days)']") == str(n)
-    assert page.locator("#mix .bars path").count() > 0
+    with db.session() as s:
+        rejects = s.scalar(select(func.count()).select_from(OrderEvent)
+                           .where(OrderEvent.action == "reject"))
+    assert rejects == 1 and page.inner_text("[data-card='Rejections']") == "1"
+    assert page.locator("#mix .bar").count() > 0
 
 
 def test_simulations_page_starts_a_run(page, server: str, db: Database) -> None:  # type: ignore[no-untyped-def]
@@ -135,7 +144,7 @@ def test_pages_work_offline(page, server: str) -> None:  # type: ignore[no-untyp
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
     page.goto(f"{server}/dashboard/network")
-    page.wait_for_selector("#map .scatterlayer .point")
+    page.wait_for_selector("#map .point")
     assert outside == []
 
 
