@@ -88,16 +88,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     middleware.install(app, app.state.metrics)  # outermost: times and logs every request
 
     app.include_router(health_router)
-    # Every /v1 route checks its scope before it reads a body or writes anything.
-    app.include_router(catalog_router, prefix="/v1", dependencies=[Depends(require(*ANY_SCOPE))])
-    app.include_router(inventory_router, prefix="/v1")  # scopes per route
+    # Every /v1 route checks its scope before it reads a body or writes anything; the
+    # problem answers each can send are part of its OpenAPI contract.
+    reads = problems.responses(401, 403, 404, 413, 422)
+    writes = problems.responses(400, 401, 403, 404, 409, 413, 422)
+    app.include_router(catalog_router, prefix="/v1", dependencies=[Depends(require(*ANY_SCOPE))],
+                       responses=reads)
+    app.include_router(inventory_router, prefix="/v1", responses=writes)  # scopes per route
     app.include_router(allocations_router, prefix="/v1",
-                       dependencies=[Depends(require("orders:write"))])
+                       dependencies=[Depends(require("orders:write"))], responses=writes)
     app.include_router(forecasts_router, prefix="/v1",
-                       dependencies=[Depends(require("planner", "ops:read"))])
-    app.include_router(orders_router, prefix="/v1")
-    app.include_router(metrics_router)
-    app.include_router(simulations_router, prefix="/v1")
+                       dependencies=[Depends(require("planner", "ops:read"))], responses=reads)
+    app.include_router(orders_router, prefix="/v1", responses=writes)
+    app.include_router(metrics_router, responses=problems.responses(401, 403))
+    app.include_router(simulations_router, prefix="/v1", responses=writes)
     app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)

@@ -8,12 +8,43 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data.errors import DomainError
 
 log = logging.getLogger("omni.api")
 PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem body (extra members such as `errors` or `sku` may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+_DESCRIPTIONS = {
+    400: "The body is not decodable (e.g. not UTF-8).",
+    401: "No API key, or an unknown or revoked one.",
+    403: "The key lacks the scope (or the store) this needs.",
+    404: "The named resource does not exist.",
+    409: "Conflict: insufficient stock, an existing order, or a state that forbids this.",
+    413: "The request body is larger than the limit; split the batch.",
+    422: "The request is invalid or names an unknown node or SKU.",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries declaring problem+json answers for the given codes."""
+    # Declared per router so clients (and schemathesis) see every status the route can send.
+    return {code: {"model": Problem, "description": _DESCRIPTIONS[code],
+                   "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for code in codes}
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank",

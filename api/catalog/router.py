@@ -13,7 +13,8 @@ from data.models import NodeKind
 
 router = APIRouter(tags=["catalogue"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+# Bounded: a larger offset overflows the database integer (a 500), and returns nothing anyway.
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip.")]
 
 
 @router.get("/nodes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth.dependencies import require
@@ -16,6 +16,8 @@ from api.simulations.schemas import SimulationIn, SimulationOut
 router = APIRouter(tags=["simulations"])
 Planner = Annotated[Principal, Depends(require("planner"))]
 Reader = Annotated[Principal, Depends(require("planner", "ops:read"))]
+# Row ids are 64-bit: a larger number would overflow the database driver (a 500, not a 404).
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/simulations", status_code=202)
@@ -34,6 +36,6 @@ def list_simulations(db: Db, _: Reader) -> list[SimulationOut]:
 
 
 @router.get("/simulations/{run_id}")
-def get_simulation(run_id: int, db: Db, _: Reader) -> SimulationOut:
+def get_simulation(run_id: RunId, db: Db, _: Reader) -> SimulationOut:
     """One run's status, progress and, when done, KPIs per policy and the bound."""
     return SimulationOut.model_validate(service.get_run(db, run_id))
