@@ -45,6 +45,22 @@ async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
             log.exception("pickup sweep failed")
 
 
+async def _reoptimize_forever(app: FastAPI, settings: Settings) -> None:
+    """Re-plan the backlog every `reoptimize_interval_seconds` (a lifespan task)."""
+    from allocation.reoptimize import ReoptParams
+    from api.orders.reoptimize import reoptimize_backlog
+
+    params = ReoptParams(threshold=settings.reoptimize_threshold,
+                         time_limit=settings.reoptimize_time_limit)
+    while True:
+        await asyncio.sleep(settings.reoptimize_interval_seconds)
+        try:
+            await run_in_threadpool(reoptimize_backlog, app.state.db, app.state.allocation,
+                                    params)
+        except Exception:  # keep the schedule: one bad pass must not stop the next
+            log.exception("backlog re-optimisation failed")
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the FastAPI application for the given settings (or the environment's)."""
     settings = settings or get_settings()
@@ -57,9 +73,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         logs.configure(settings.log_level)
         sweeper = (asyncio.create_task(_sweep_forever(app, settings))
                    if settings.sweep_interval_seconds > 0 else None)
+        reoptimizer = (asyncio.create_task(_reoptimize_forever(app, settings))
+                       if settings.reoptimize_interval_seconds > 0 else None)
         yield
         if sweeper is not None:
             sweeper.cancel()
+        if reoptimizer is not None:
+            reoptimizer.cancel()
         app.state.simulations.shutdown()
         if db is None:
             app.state.db.dispose()

@@ -31,6 +31,20 @@ class Settings(BaseSettings):
         default=5, gt=0, description="Days a ready pickup waits before its stock is released.")
     sweep_interval_seconds: float = Field(
         default=300, ge=0, description="How often the service expires pickups (0: never).")
+    reoptimize_interval_seconds: float = Field(
+        default=0, ge=0, description="How often the service re-plans the allocated-but-unpicked "
+        "backlog (0: never; `omni reoptimize` runs it by hand).")
+    reoptimize_threshold: float = Field(
+        default=0.5, ge=0, description="Dollars an order's move must save to be made.")
+    reoptimize_time_limit: float = Field(
+        default=10.0, gt=0, description="Seconds one re-optimisation may spend planning.")
+    forecast_prices: bool = Field(
+        default=False, description="Keep stock prices from stored forecasts and recent orders "
+        "on a background thread, so POST /v1/allocations accepts policy forecast_aware.")
+    price_refresh_orders: int = Field(
+        default=200, ge=1, description="Allocations between price refreshes.")
+    price_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between price refreshes (whichever first).")
 
 
 def get_settings() -> Settings:

@@ -102,3 +102,22 @@ def test_the_cli_reports_the_saving(client: TestClient, monkeypatch: pytest.Monk
     assert res.exit_code == 0, res.output
     assert "moves 3 applied 3 skipped 0" in res.output and "saving" in res.output
     check_invariants(client.database)  # type: ignore[attr-defined]
+
+
+def test_the_service_reoptimises_on_a_schedule(client: TestClient) -> None:
+    import time
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    _stranded_backlog(client)
+    db = client.database  # type: ignore[attr-defined]
+    settings = Settings(database_url=db.url, auth_required=False, sweep_interval_seconds=0,
+                        reoptimize_interval_seconds=0.05)
+    with TestClient(create_app(settings, db=db)):
+        deadline = time.monotonic() + 10
+        while _held(client, "O4") != [("DC-DAL", 2, "allocated")]:
+            assert time.monotonic() < deadline, "the scheduled job never moved O4"
+            time.sleep(0.05)
+    assert _held(client, "O2") == [("ST-0001", 2, "picked")]
+    check_invariants(db)
