@@ -217,6 +217,18 @@ class PriceRefresher:
         else:
             thread.start()
 
+    def start(self) -> bool:
+        """Start a background refresh now unless one is running; True when one started."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            self._orders = 0
+            self._last = self.clock()
+            thread = threading.Thread(target=self._run, name="price-refresh", daemon=True)
+            self._thread = thread
+        thread.start()
+        return True
+
     def refresh_now(self) -> int:
         """Solve and swap on the calling thread; return the new version."""
         self._run()

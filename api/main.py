@@ -73,6 +73,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         logs.configure(settings.log_level)
         sweeper = (asyncio.create_task(_sweep_forever(app, settings))
                    if settings.sweep_interval_seconds > 0 else None)
+        if settings.forecast_prices:
+            from allocation.forecast_aware import ForecastParams
+            from api.allocations.pricing import PricingParams, ServicePricing
+
+            refresh = ForecastParams(resolve_every=settings.price_refresh_orders,
+                                     refresh_seconds=settings.price_refresh_seconds,
+                                     max_iterations=50)
+            app.state.allocation.pricing = ServicePricing(app.state.db, app.state.allocation,
+                                                          PricingParams(refresh=refresh))
+            app.state.allocation.pricing.start()
         reoptimizer = (asyncio.create_task(_reoptimize_forever(app, settings))
                        if settings.reoptimize_interval_seconds > 0 else None)
         yield
@@ -80,6 +90,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             sweeper.cancel()
         if reoptimizer is not None:
             reoptimizer.cancel()
+        if app.state.allocation.pricing is not None:
+            app.state.allocation.pricing.stop()
         app.state.simulations.shutdown()
         if db is None:
             app.state.db.dispose()

@@ -42,7 +42,9 @@ class AllocationIn(BaseModel):
     pickup_store: str | None = Field(default=None, max_length=40)
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     constraints: ConstraintsIn = Field(default_factory=ConstraintsIn)
-    policy: Literal["optimal", "rules", "nearest"] = "optimal"
+    policy: Literal["optimal", "rules", "nearest", "forecast_aware"] = Field(
+        default="optimal", description="forecast_aware needs the service's stock prices "
+        "(OMNI_FORECAST_PRICES); 409 until the first refresh.")
     dry_run: bool = Field(default=False, description="Quote only: decide without reserving.")
     idempotency_key: str | None = Field(default=None, max_length=200)
 

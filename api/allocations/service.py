@@ -44,6 +44,13 @@ class AllocationContext:
         self._network: Network | None = None
         self._capacity: np.ndarray | None = None
         self._zones: np.ndarray | None = None
+        self.pricing: Any = None  # api.allocations.pricing.ServicePricing when enabled
+
+    def opportunity(self, policy: str) -> Any:
+        """Stock prices for a `policy` request (forecast_aware only; never waits for a solve)."""
+        from api.allocations.pricing import prices_for
+
+        return prices_for(self.pricing, policy)
 
     def zones(self) -> np.ndarray:
         """The USPS zone matrix (loaded once)."""
@@ -117,7 +124,9 @@ def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, 
     s.flush()
     led = DbLedger(ctx.db, network.codes, session=s, daily_capacity=capacity)
     decision = allocate(order, network, led, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
-                        now=utcnow())
+                        opportunity=ctx.opportunity(req.policy), now=utcnow())
+    if ctx.pricing is not None:
+        ctx.pricing.order_seen()  # a due price refresh starts on its own thread
     # Record the method of each reservation: store tasks and pickups are read from it.
     method_of = {(a.node, ld.sku): a.method for ld in decision.lines for a in ld.allocations}
     for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
@@ -160,7 +169,7 @@ def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
         skus = list(dict.fromkeys(x.sku for x in req.lines))
         decision, _ = decide(order, network, led.atp(skus), req.policy, cost=ctx.cost,
                              capacity=led.capacity_left(), zone_matrix=ctx.zones(),
-                             now=utcnow())
+                             opportunity=ctx.opportunity(req.policy), now=utcnow())
         return {"order_id": req.order_id, "status": "quoted", "dry_run": True,
                 "decision": decision.to_dict()}
     key = header_key or req.idempotency_key
