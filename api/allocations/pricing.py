@@ -162,7 +162,8 @@ class ServicePricing:
         pricer = ForecastPricer(network, skus, self.ctx.cost, d["online"], d["atp"],
                                 walkins=d["walkins"], params=self.params.refresh,
                                 safety=d["safety"])
-        table = pricer.prices(d["atp"], 0)
+        # Both demands are read fresh for the horizon ahead: nothing of them is used up yet.
+        table = pricer.prices(d["atp"], 0, walkin_share=1.0)
         self.last = {"seconds": time.perf_counter() - start, "skus": float(len(skus)),
                      "online_types": float(len(d["online"])),
                      "walkin_rows": float(len(d["walkins"].qty)), "lp_value": pricer.last_value}
