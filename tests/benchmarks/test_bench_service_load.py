@@ -1,0 +1,101 @@
+"""Service load: allocations and availability at three offered rates (make bench).
+
+Targets (issue 7): allocations p99 <= 25 ms at 300 orders/s on SQLite with one worker;
+availability p99 <= 10 ms at 1,000 reads/s. Reported, not asserted: the figures depend on
+the machine (and the load generator shares its cores with the server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from data.db import Database
+from data.demo import DemoParams, build_network
+from data.demo_write import write_network
+from data.migrate import upgrade
+from data.reference import load_zips
+from tests.benchmarks.loadgen import LoadResult, open_loop, running_server
+from tests.benchmarks.test_bench_allocation_api import order_maker
+
+ALLOCATION_RATES = (25, 100, 300)
+AVAILABILITY_RATES = (100, 300, 1000)
+SECONDS = 6
+SKUS = [f"SKU-{i:06d}" for i in range(1, 101)]
+
+
+def _tx_zips() -> list[str]:
+    zips = load_zips()
+    tx = zips[zips["zip"].str[:2].isin(["75", "76", "77", "78", "79"])]
+    return tx.nlargest(300, "population")["zip"].tolist()
+
+
+def read_maker(seed: int) -> Callable[[int], tuple[str, str, Any]]:
+    """Network availability of 1-3 random SKUs (the storefront's product-page read)."""
+    rng = np.random.default_rng(seed)
+
+    def make(_i: int) -> tuple[str, str, Any]:
+        k = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+        query = "&".join(f"sku={s}" for s in rng.choice(SKUS, size=k, replace=False))
+        return "GET", f"/v1/availability?{query}", None
+    return make
+
+
+def _seed(db: Database) -> None:
+    write_network(db, build_network(DemoParams(history_days=0)))
+
+
+def _run(url: str, workers: int, label: str) -> list[tuple[str, LoadResult]]:
+    zips = _tx_zips()
+    out: list[tuple[str, LoadResult]] = []
+    # Auth is measured by its own tests; here the cost of the work itself.
+    with running_server(url, workers=workers, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
+        open_loop(base, 20, 2, order_maker(0, SKUS, zips, f"{label}-warm"))
+        open_loop(base, 50, 2, read_maker(0))
+        for rate in ALLOCATION_RATES:
+            r = open_loop(base, rate, SECONDS, order_maker(rate, SKUS, zips, f"{label}-{rate}"))
+            out.append((f"POST /v1/allocations {label}", r))
+        for rate in AVAILABILITY_RATES:
+            out.append((f"GET /v1/availability {label}", open_loop(base, rate, SECONDS,
+                                                                  read_maker(rate))))
+    return out
+
+
+def _report(benchmark: Any, rows: list[tuple[str, LoadResult]]) -> None:
+    for name, r in rows:
+        print(f"\n{name}: {r.row()}")
+        benchmark.extra_info[f"{name} @{int(r.offered_rps)}"] = r.row()
+    assert all(r.ok > 0 for _, r in rows)
+
+
+@pytest.fixture(scope="module")
+def demo_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The default TX demo network in a SQLite file."""
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('load')) / 'demo.db'}"
+    upgrade(url)
+    db = Database.from_url(url)
+    _seed(db)
+    db.dispose()
+    return url
+
+
+def test_service_load_sqlite_one_worker(benchmark: Any, demo_sqlite_url: str) -> None:
+    """SQLite, one uvicorn worker (the one-machine default)."""
+    rows: list[tuple[str, LoadResult]] = []
+    benchmark.pedantic(lambda: rows.extend(_run(demo_sqlite_url, 1, "sqlite 1 worker")),
+                       rounds=1, iterations=1)
+    _report(benchmark, rows)
+
+
+@pytest.mark.postgres
+def test_service_load_postgres_two_workers(benchmark: Any, pg_db: Database) -> None:
+    """PostgreSQL, two uvicorn workers sharing the ledger."""
+    _seed(pg_db)
+    rows: list[tuple[str, LoadResult]] = []
+    benchmark.pedantic(lambda: rows.extend(_run(pg_db.url, 2, "postgres 2 workers")),
+                       rounds=1, iterations=1)
+    _report(benchmark, rows)
