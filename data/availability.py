@@ -85,16 +85,22 @@ def node_stock(
     return out
 
 
-def _pos(expr):  # type: ignore[no-untyped-def]
-    # Portable max(expr, 0): GREATEST is not SQLite, two-argument MAX is not PostgreSQL.
+def non_negative(expr):  # type: ignore[no-untyped-def]
+    """SQL max(expr, 0), portable: GREATEST is not SQLite, two-argument MAX is not PostgreSQL."""
     return case((expr > 0, expr), else_=0)
+
+
+def atp_sql():  # type: ignore[no-untyped-def]
+    """SQL expression of a position's online ATP: on_hand - reserved - safety, never below 0."""
+    sp = StockPosition
+    return non_negative(sp.on_hand - sp.reserved - sp.safety_stock)
 
 
 def network_atp(session: Session, skus: Sequence[str]) -> dict[str, dict[str, int]]:
     """Network-wide ATP per SKU in one aggregate query: ship (DCs + ship-from-store), pickup."""
     ids = sku_ids(session, list(dict.fromkeys(skus)))
     sp = StockPosition
-    atp = _pos(sp.on_hand - sp.reserved - sp.safety_stock)
+    atp = atp_sql()
     ships = or_(Node.kind == NodeKind.dc, Node.ship_from_store.is_(True))
     pickup = and_(Node.kind == NodeKind.store, Node.click_and_collect.is_(True))
     rows = session.execute(

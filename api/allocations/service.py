@@ -15,10 +15,11 @@ from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.service import allocate, decide, reserve_items
 from api.allocations.schemas import AllocationIn
 from data import ledger
+from data.availability import sku_ids
 from data.db import Database
 from data.errors import DomainError, UnknownReference
 from data.idempotency import run_once
-from data.models import Node, OrderStatus, Reservation, Sku, utcnow
+from data.models import Node, OrderStatus, Reservation, utcnow
 from data.models import Order as OrderRow
 from data.models import OrderLine as OrderLineRow
 from data.stock_ledger import DbLedger, node_records
@@ -98,12 +99,7 @@ def _to_order(req: AllocationIn, network: Network) -> Order:
 
 
 def _check_skus(s: Session, req: AllocationIn) -> dict[str, int]:
-    codes = list(dict.fromkeys(x.sku for x in req.lines))
-    found = dict(s.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise UnknownReference(f"unknown SKU(s): {', '.join(missing[:10])}", skus=missing)
-    return found
+    return sku_ids(s, list(dict.fromkeys(x.sku for x in req.lines)))
 
 
 def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:

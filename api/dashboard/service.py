@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from data.availability import atp_sql, non_negative
 from data.models import (
     Forecast,
     Node,
@@ -29,11 +30,6 @@ COUNT_CAP = 10_000
 SORTS = {"node", "sku", "category", "on_hand", "reserved", "safety_stock", "atp",
          "days_of_cover"}
 RISKS = ("out", "low", "ok")
-
-
-def _pos(expr):  # type: ignore[no-untyped-def]
-    # Portable max(expr, 0) (GREATEST is not SQLite's).
-    return case((expr > 0, expr), else_=0)
 
 
 def _rates() -> Any:
@@ -66,8 +62,9 @@ class StockQuery:
 def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
     """One page of (node, SKU) stock with ATP, days of cover and a risk flag, plus the total."""
     rates = _rates()
-    atp = _pos(SP.on_hand - SP.reserved - SP.safety_stock)
-    cover = case((rates.c.rate > 0, _pos(SP.on_hand - SP.reserved) / rates.c.rate), else_=None)
+    atp = atp_sql()
+    cover = case((rates.c.rate > 0, non_negative(SP.on_hand - SP.reserved) / rates.c.rate),
+                 else_=None)
     risk = case((SP.on_hand <= 0, literal("out")),
                 (or_(atp <= 0, and_(cover.is_not(None), cover < LOW_COVER_DAYS)), literal("low")),
                 else_=literal("ok"))
@@ -106,7 +103,7 @@ def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
 
 def network_summary(session: Session) -> list[dict[str, Any]]:
     """Per node: kind, place, ATP units and value, share of SKUs out or low, open tasks, load."""
-    atp = _pos(SP.on_hand - SP.reserved - SP.safety_stock)
+    atp = atp_sql()
     stock = (select(SP.node_id, func.sum(atp).label("atp_units"),
                     func.sum(atp * Sku.unit_price).label("atp_value"),
                     func.count().label("skus"),
