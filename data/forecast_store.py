@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from data.db import Database
 from data.models import Forecast, ForecastRun, Node, SalesHistory, Sku, utcnow
+from data.stock_cover import write_demand_rates
 
 INSERT_CHUNK = 20_000
 
@@ -65,7 +66,7 @@ def load_history(session: Session, min_days: int = 14) -> History:
 
 def store_forecasts(db: Database, hist: History, mean: np.ndarray, quantiles: np.ndarray,
                     models: list[str], model: str, seconds: float) -> int:
-    """Replace the stored forecasts with a new run (quantiles at 0.05, 0.5, 0.9, 0.95)."""
+    """Replace the stored forecasts and demand rates with a new run (quantiles 5/50/90/95%)."""
     n, h = mean.shape
     with db.transaction() as s:
         run = ForecastRun(created_at=utcnow(), model=model, horizon=h, series=n,
@@ -87,6 +88,8 @@ def store_forecasts(db: Database, hist: History, mean: np.ndarray, quantiles: np
                     rows = []
         if rows:
             s.execute(insert(Forecast), rows)
+        # The stock page's days of cover: each position's mean daily demand over the horizon.
+        write_demand_rates(s, hist.node_id, hist.sku_id, mean.mean(axis=1))
         return run.id
 
 

@@ -146,6 +146,8 @@ class StockPosition(Base):
     reserved: Mapped[int] = mapped_column(Integer, default=0)
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Mean daily demand from the latest forecast run (NULL: no forecast); see data.stock_cover.
+    demand_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         CheckConstraint("on_hand >= 0", name="on_hand_nonneg"),

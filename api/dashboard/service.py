@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
-from data.availability import atp_sql, non_negative
+from data.availability import atp_sql
 from data.models import (
-    Forecast,
     Node,
     NodeKind,
     Order,
@@ -23,19 +22,19 @@ from data.models import (
     Sku,
     StockPosition,
 )
+from data.stock_cover import ATP_SQL, COVER_SQL, RISK_CODES, RISK_NAMES, RISK_SQL
 
 SP = StockPosition
-LOW_COVER_DAYS = 7.0
 COUNT_CAP = 10_000
 SORTS = {"node", "sku", "category", "on_hand", "reserved", "safety_stock", "atp",
          "days_of_cover"}
-RISKS = ("out", "low", "ok")
-
-
-def _rates() -> Any:
-    # Mean daily demand per (node, SKU) over the stored forecast horizon.
-    return (select(Forecast.node_id, Forecast.sku_id, func.avg(Forecast.mean).label("rate"))
-            .group_by(Forecast.node_id, Forecast.sku_id).subquery())
+RISKS = tuple(RISK_CODES)
+# Sort keys of one stock row, each the leading key of an index after the risk class.
+NUMERIC = {"on_hand": "on_hand", "reserved": "reserved", "safety_stock": "safety_stock",
+           "atp": ATP_SQL, "days_of_cover": COVER_SQL}
+COLUMNS = (f"n.code, s.code, s.name, s.category, sp.on_hand, sp.reserved, sp.safety_stock, "
+           f"{ATP_SQL}, {COVER_SQL}, {RISK_SQL}")
+IN_CATEGORY = "+sp.sku_id IN (SELECT id FROM skus WHERE category = :category)"
 
 
 @dataclass(frozen=True)
@@ -60,43 +59,158 @@ class StockQuery:
 
 
 def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
-    """One page of (node, SKU) stock with ATP, days of cover and a risk flag, plus the total."""
-    rates = _rates()
-    atp = atp_sql()
-    cover = case((rates.c.rate > 0, non_negative(SP.on_hand - SP.reserved) / rates.c.rate),
-                 else_=None)
-    risk = case((SP.on_hand <= 0, literal("out")),
-                (or_(atp <= 0, and_(cover.is_not(None), cover < LOW_COVER_DAYS)), literal("low")),
-                else_=literal("ok"))
-    cols = {"node": Node.code, "sku": Sku.code, "category": Sku.category,
-            "on_hand": SP.on_hand, "reserved": SP.reserved, "safety_stock": SP.safety_stock,
-            "atp": atp, "days_of_cover": cover}
-    stmt: Select = (select(Node.code, Sku.code, Sku.name, Sku.category, SP.on_hand, SP.reserved,
-                           SP.safety_stock, atp.label("atp"), cover.label("cover"),
-                           risk.label("risk"))
-                    .join(Node, Node.id == SP.node_id).join(Sku, Sku.id == SP.sku_id)
-                    .outerjoin(rates, and_(rates.c.node_id == SP.node_id,
-                                           rates.c.sku_id == SP.sku_id)))
+    """One page of (node, SKU) stock with ATP, days of cover and a risk flag, plus the total.
+
+    Order: the sort key, then node and SKU ids in the same direction (node code then SKU
+    id for the node sort, SKU code then node id for the SKU sort, category then SKU id then
+    node id for the category sort); positions without a forecast (no days of cover) come
+    last either way. Every query walks an index of migration 0005 in that order and stops
+    at the page, so a page costs about its offset, not the size of the network.
+    """
+    params: dict[str, Any] = {"limit": q.per_page, "offset": (q.page - 1) * q.per_page}
+    node_id = None
     if q.node:
-        stmt = stmt.where(Node.code == q.node)
+        node_id = session.scalar(select(Node.id).where(Node.code == q.node))
+        if node_id is None:
+            return _result([], 0, q)
+        params["node_id"] = node_id
     if q.category:
-        stmt = stmt.where(Sku.category == q.category)
+        params["category"] = q.category
     if q.risk:
-        stmt = stmt.where(risk == q.risk)
-    # Count at most COUNT_CAP rows: an exact count of a network-wide filter scans every
-    # position, and "10,000+ rows" tells a person as much as the exact number.
-    capped = stmt.order_by(None).with_only_columns(literal(1)).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(capped))
-    key = cols[q.sort]
-    order = key.desc() if q.descending else key.asc()
-    # NULL days of cover (no forecast) sort last either way; ties break on node, SKU.
-    stmt = stmt.order_by(key.is_(None), order, Node.code, Sku.code)
-    rows = session.execute(stmt.limit(q.per_page).offset((q.page - 1) * q.per_page)).all()
+        params["risk"] = RISK_CODES[q.risk]
+    direction = "DESC" if q.descending else "ASC"
+    if node_id is not None:
+        rows = _one_node(session, q, params, direction)
+    elif q.sort in NUMERIC:
+        rows = _by_key(session, q, params, direction)
+    else:
+        rows = _by_code(session, q, params, direction)
+    return _result(rows, _capped_count(session, q, params), q)
+
+
+def _where(q: StockQuery, *, risk_indexed: bool) -> list[str]:
+    """Filters on stock_positions sp (category by SKU id, so the index order survives)."""
+    where = []
+    if q.node:
+        where.append("sp.node_id = :node_id")
+    if q.category:
+        where.append(IN_CATEGORY)
+    if q.risk:
+        # `+ 0` hides the risk indexes where another index should drive (one node's rows).
+        where.append(f"{RISK_SQL} = :risk" if risk_indexed else f"{RISK_SQL} + 0 = :risk")
+    return where
+
+
+def _and(where: list[str]) -> str:
+    return (" WHERE " + " AND ".join(where)) if where else ""
+
+
+def _one_node(session: Session, q: StockQuery, params: dict[str, Any],
+              direction: str) -> list[Any]:
+    """A node's few thousand positions: read by primary key, sorted in memory."""
+    key = {"node": f"n.code {direction}, sp.sku_id", "sku": f"s.code {direction}, sp.node_id",
+           "category": f"s.category {direction}, sp.sku_id"}.get(q.sort)
+    if key is None:
+        expr = NUMERIC[q.sort]
+        key = f"{expr} IS NULL, {expr} + 0 {direction}, sp.sku_id"
+    sql = (f"SELECT {COLUMNS} FROM stock_positions sp JOIN nodes n ON n.id = sp.node_id "
+           f"JOIN skus s ON s.id = sp.sku_id{_and(_where(q, risk_indexed=False))} "
+           f"ORDER BY {key} {direction} LIMIT :limit OFFSET :offset")
+    return list(session.execute(text(sql), params).all())
+
+
+def _by_key(session: Session, q: StockQuery, params: dict[str, Any],
+            direction: str) -> list[Any]:
+    """Network-wide sort by a stock figure: merge the ordered index range of each risk class."""
+    expr = NUMERIC[q.sort]
+    if q.sort != "days_of_cover":
+        return _merge(session, q, params, expr, direction, None)
+    # `>= 0` makes "has days of cover" a range of the cover index.
+    rows = _merge(session, q, params, expr, direction, f"{expr} >= 0")
+    if len(rows) == q.per_page:
+        return rows
+    # Past the positions with days of cover: those without a forecast, by node and SKU.
+    with_cover = params["offset"] + len(rows)
+    if not rows:  # how many have cover, up to the offset: a range of each class's index
+        with_cover = sum(_count(session, replace(q, risk=name), {**params, "risk": code},
+                                f"{expr} >= 0", params["offset"])
+                         for name, code in RISK_CODES.items() if q.risk in (None, name))
+    rest = dict(params, limit=q.per_page - len(rows),
+                offset=max(0, params["offset"] - with_cover))
+    return rows + _merge(session, q, rest, None, direction, f"{expr} IS NULL")
+
+
+def _merge(session: Session, q: StockQuery, params: dict[str, Any], expr: str | None,
+           direction: str, extra: str | None) -> list[Any]:
+    classes = [params["risk"]] if q.risk else sorted(RISK_CODES.values())
+    keys = (["k"] if expr else []) + ["node_id", "sku_id"]
+    arms = []
+    for code in classes:
+        where = [w for w in _where(q, risk_indexed=True) if ":risk" not in w]
+        where.append(f"{RISK_SQL} = {int(code)}")
+        if extra:
+            where.append(extra)
+        arms.append(f"SELECT sp.node_id AS node_id, sp.sku_id AS sku_id, "
+                    f"{expr or 'NULL'} AS k FROM stock_positions sp{_and(where)}")
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    sql = (f"WITH page AS ({' UNION ALL '.join(arms)} ORDER BY {order} "
+           f"LIMIT :limit OFFSET :offset) "
+           f"SELECT {COLUMNS} FROM page JOIN stock_positions sp ON sp.node_id = page.node_id "
+           f"AND sp.sku_id = page.sku_id JOIN nodes n ON n.id = sp.node_id "
+           f"JOIN skus s ON s.id = sp.sku_id "
+           f"ORDER BY {', '.join(f'page.{k} {direction}' for k in keys)}")
+    return list(session.execute(text(sql), params).all())
+
+
+def _by_code(session: Session, q: StockQuery, params: dict[str, Any],
+             direction: str) -> list[Any]:
+    """Network-wide sort by node, SKU or category: walk that table's index, then the stock's.
+
+    CROSS JOIN fixes the join order on SQLite (PostgreSQL plans it as an inner join).
+    """
+    where = _where(q, risk_indexed=q.sort != "node")
+    if q.sort == "node":
+        joins = ("nodes n CROSS JOIN stock_positions sp CROSS JOIN skus s",
+                 "sp.node_id = n.id AND s.id = sp.sku_id")
+        order = f"n.code {direction}, sp.sku_id {direction}"
+    else:
+        joins = ("skus s CROSS JOIN stock_positions sp CROSS JOIN nodes n",
+                 "sp.sku_id = s.id AND n.id = sp.node_id")
+        if q.category:
+            where.remove(IN_CATEGORY)
+            # By SKU code: filter on the SKU row, not by the category index (its order).
+            where.append("s.category = :category" if q.sort == "category"
+                         else "s.category || '' = :category")
+        order = (f"s.code {direction}, sp.node_id {direction}" if q.sort == "sku" else
+                 f"s.category {direction}, s.id {direction}, sp.node_id {direction}")
+    sql = (f"SELECT {COLUMNS} FROM {joins[0]}{_and([joins[1], *where])} "
+           f"ORDER BY {order} LIMIT :limit OFFSET :offset")
+    return list(session.execute(text(sql), params).all())
+
+
+def _count(session: Session, q: StockQuery, params: dict[str, Any], extra: str | None,
+           cap: int) -> int:
+    """Matching positions, counted up to cap (a count stops at the cap, it never scans on)."""
+    where = _where(q, risk_indexed=not q.node)
+    if extra:
+        where.append(extra)
+    sql = (f"SELECT count(*) FROM (SELECT 1 FROM stock_positions sp{_and(where)} "
+           f"LIMIT :cap) AS capped")
+    binds = {k: params[k] for k in ("node_id", "category", "risk") if k in params}
+    return int(session.scalar(text(sql), {**binds, "cap": cap}) or 0)
+
+
+def _capped_count(session: Session, q: StockQuery, params: dict[str, Any]) -> int:
+    # Count at most COUNT_CAP + 1 rows: an exact count of a network-wide filter scans
+    # every position, and "10,000+ rows" tells a person as much as the exact number.
+    return _count(session, q, params, None, COUNT_CAP + 1)
+
+
+def _result(rows: list[Any], total: int, q: StockQuery) -> dict[str, Any]:
     items = [{"node": r[0], "sku": r[1], "name": r[2], "category": r[3], "on_hand": r[4],
               "reserved": r[5], "safety_stock": r[6], "atp": int(r[7]),
-              "days_of_cover": None if r[8] is None else round(float(r[8]), 1), "risk": r[9]}
-             for r in rows]
-    total = int(total or 0)
+              "days_of_cover": None if r[8] is None else round(float(r[8]), 1),
+              "risk": RISK_NAMES[int(r[9])]} for r in rows]
     return {"items": items, "total": min(total, COUNT_CAP), "more": total > COUNT_CAP,
             "page": q.page, "per_page": q.per_page}
 

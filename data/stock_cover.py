@@ -1,0 +1,90 @@
+"""Days of cover and stock risk per (node, SKU), as SQL the stock indexes are built on.
+
+A forecast run stores each position's daily demand rate in `stock_positions.demand_rate`
+(the mean of its forecast over the horizon; NULL without a forecast). Days of cover and
+the risk class are then expressions of one row, so migration 0005 can index them and the
+dashboard can walk an index in sort order instead of sorting 3.4 million rows.
+
+The expressions below are spelled exactly as in the indexes of migration 0005: SQLite and
+PostgreSQL use an index on an expression only for the same expression, so change them only
+together with a new migration (tests/dashboard checks the planner still uses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+LOW_COVER_DAYS = 7.0
+# Risk classes in index order: out of stock, low (no ATP or under a week of cover), ok.
+RISK_CODES = {"out": 0, "low": 1, "ok": 2}
+RISK_NAMES = {v: k for k, v in RISK_CODES.items()}
+
+ATP_SQL = ("(CASE WHEN on_hand - reserved - safety_stock > 0 "
+           "THEN on_hand - reserved - safety_stock ELSE 0 END)")
+# Shelf units (never below zero) over the daily rate; NULL without a positive rate.
+COVER_SQL = ("(CASE WHEN demand_rate > 0 THEN (CASE WHEN on_hand - reserved > 0 "
+             "THEN on_hand - reserved ELSE 0 END) / demand_rate END)")
+RISK_SQL = ("(CASE WHEN on_hand <= 0 THEN 0 WHEN on_hand - reserved - safety_stock <= 0 "
+            "OR (demand_rate > 0 AND on_hand - reserved < 7.0 * demand_rate) THEN 1 ELSE 2 END)")
+
+# name -> indexed expressions; each sort key leads with the risk class, so a risk filter is
+# an index prefix and a network-wide sort merges three ordered index ranges.
+INDEXES = {
+    "ix_stock_positions_risk_on_hand": (RISK_SQL, "on_hand", "node_id", "sku_id"),
+    "ix_stock_positions_risk_reserved": (RISK_SQL, "reserved", "node_id", "sku_id"),
+    "ix_stock_positions_risk_safety": (RISK_SQL, "safety_stock", "node_id", "sku_id"),
+    "ix_stock_positions_risk_atp": (RISK_SQL, ATP_SQL, "node_id", "sku_id"),
+    "ix_stock_positions_risk_cover": (RISK_SQL, COVER_SQL, "node_id", "sku_id"),
+    "ix_stock_positions_risk_sku": (RISK_SQL, "sku_id", "node_id"),
+}
+
+
+def risk_of(on_hand: int, reserved: int, safety_stock: int, rate: float | None) -> str:
+    """The risk class of one position, in Python (the same rule as RISK_SQL)."""
+    if on_hand <= 0:
+        return "out"
+    if on_hand - reserved - safety_stock <= 0 or (
+            rate is not None and rate > 0 and on_hand - reserved < LOW_COVER_DAYS * rate):
+        return "low"
+    return "ok"
+
+
+def write_demand_rates(session: Session, node_ids: Sequence[int] | np.ndarray,
+                       sku_ids: Sequence[int] | np.ndarray,
+                       rates: Sequence[float] | np.ndarray) -> int:
+    """Replace every position's daily demand rate: the given ones, NULL for the rest.
+
+    Rates go through a temporary table and one UPDATE ... FROM (SQLite >= 3.33 and
+    PostgreSQL), not one UPDATE per position. Returns the positions updated.
+    """
+    node = np.asarray(node_ids, dtype=np.int64)
+    sku = np.asarray(sku_ids, dtype=np.int64)
+    rate = np.asarray(rates, dtype=np.float64)
+    if not len(node) == len(sku) == len(rate):
+        raise ValueError("expected node_ids, sku_ids and rates of one length")
+    conn = session.connection()
+    conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS tmp_demand_rates "
+                      "(node_id INTEGER NOT NULL, sku_id INTEGER NOT NULL, "
+                      "rate FLOAT NOT NULL, PRIMARY KEY (node_id, sku_id))"))
+    conn.execute(text("DELETE FROM tmp_demand_rates"))
+    ok = np.isfinite(rate)
+    rows = list(zip(node[ok].tolist(), sku[ok].tolist(), rate[ok].tolist(), strict=True))
+    chunk = 50_000
+    for lo in range(0, len(rows), chunk):
+        conn.exec_driver_sql("INSERT INTO tmp_demand_rates (node_id, sku_id, rate) VALUES "
+                             + ("(%s, %s, %s)" if conn.dialect.name != "sqlite"
+                                else "(?, ?, ?)"), rows[lo:lo + chunk])
+    n = conn.execute(text(
+        "UPDATE stock_positions SET demand_rate = t.rate FROM tmp_demand_rates t "
+        "WHERE stock_positions.node_id = t.node_id AND stock_positions.sku_id = t.sku_id"
+    )).rowcount
+    conn.execute(text(
+        "UPDATE stock_positions SET demand_rate = NULL WHERE demand_rate IS NOT NULL AND "
+        "NOT EXISTS (SELECT 1 FROM tmp_demand_rates t WHERE t.node_id = stock_positions.node_id"
+        " AND t.sku_id = stock_positions.sku_id)"))
+    conn.execute(text("DELETE FROM tmp_demand_rates"))
+    return int(n or 0)

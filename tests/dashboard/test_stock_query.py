@@ -1,0 +1,188 @@
+"""The stock page's rows, order, totals and risk against a brute-force reading of the database.
+
+On SQLite and PostgreSQL: every filter, sort, direction and a few pages of a small network
+with demand rates (some positions without one, some with under a week of cover, some
+reserved), compared with Python sorting the same positions; and on SQLite, the queries
+use the indexes of migration 0005 (no sort of the whole table).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import event, select, text, update
+
+from api.dashboard import service
+from api.dashboard.service import SORTS, StockQuery, stock_page
+from data.db import Database
+from data.demo import DemoParams, build_network
+from data.demo_write import write_network
+from data.forecast_store import History, store_forecasts
+from data.models import Node, NodeKind, Sku, StockPosition
+from data.stock_cover import COVER_SQL, risk_of, write_demand_rates
+
+SP = StockPosition
+PER_PAGE = 7
+
+
+def _network(db: Database) -> None:
+    """6 stores x 40 SKUs and 3 DCs; store rates (a few high: low cover), some reserved."""
+    write_network(db, build_network(DemoParams(stores=6, skus=40, dcs=3, history_days=0)))
+    rng = np.random.default_rng(7)
+    with db.transaction() as s:
+        rows = s.execute(select(SP.node_id, SP.sku_id, SP.on_hand).join(Node, Node.id == SP.node_id)
+                         .where(Node.kind == NodeKind.store)
+                         .order_by(SP.node_id, SP.sku_id)).all()
+        node = np.array([r[0] for r in rows])
+        sku = np.array([r[1] for r in rows])
+        on_hand = np.array([r[2] for r in rows], float)
+        # Cover spread over 0.5 to 60 days; every 9th store position without a forecast.
+        rate = (on_hand + 1) / rng.uniform(0.5, 60, len(rows))
+        keep = np.arange(len(rows)) % 9 != 0
+        assert write_demand_rates(s, node[keep], sku[keep], rate[keep]) == int(keep.sum())
+        for n, k, oh in rows[::5]:
+            if oh > 1:
+                s.execute(update(SP).where(SP.node_id == n, SP.sku_id == k)
+                          .values(reserved=int(rng.integers(1, oh))))
+
+
+@pytest.fixture
+def net(database: Database) -> Database:
+    _network(database)
+    return database
+
+
+def _positions(db: Database) -> list[dict[str, Any]]:
+    with db.read_session() as s:
+        rows = s.execute(select(
+            Node.code, Sku.code, Sku.name, Sku.category, SP.on_hand, SP.reserved,
+            SP.safety_stock, SP.node_id, SP.sku_id, SP.demand_rate, text(COVER_SQL))
+            .join(Node, Node.id == SP.node_id).join(Sku, Sku.id == SP.sku_id)).all()
+    return [{"node": r[0], "sku": r[1], "name": r[2], "category": r[3], "on_hand": r[4],
+             "reserved": r[5], "safety_stock": r[6], "node_id": r[7], "sku_id": r[8],
+             "atp": max(r[4] - r[5] - r[6], 0), "cover": r[10],
+             "risk": risk_of(r[4], r[5], r[6], r[9])} for r in rows]
+
+
+def _expected(rows: list[dict[str, Any]], q: StockQuery) -> tuple[list[dict[str, Any]], int]:
+    """Filter, order and page in Python by the order stock_page documents."""
+    sel = [r for r in rows if (q.node is None or r["node"] == q.node)
+           and (q.category is None or r["category"] == q.category)
+           and (q.risk is None or r["risk"] == q.risk)]
+    key = {"node": lambda r: (r["node"], r["sku_id"]),
+           "sku": lambda r: (r["sku"], r["node_id"]),
+           "category": lambda r: (r["category"], r["sku_id"], r["node_id"])}.get(q.sort)
+    if key is not None:
+        ordered = sorted(sel, key=key, reverse=q.descending)
+    else:
+        field = "cover" if q.sort == "days_of_cover" else q.sort
+        known = [r for r in sel if r[field] is not None]
+        unknown = [r for r in sel if r[field] is None]
+        ordered = (sorted(known, key=lambda r: (r[field], r["node_id"], r["sku_id"]),
+                          reverse=q.descending)
+                   + sorted(unknown, key=lambda r: (r["node_id"], r["sku_id"]),
+                            reverse=q.descending))
+    lo = (q.page - 1) * q.per_page
+    page = [{"node": r["node"], "sku": r["sku"], "name": r["name"], "category": r["category"],
+             "on_hand": r["on_hand"], "reserved": r["reserved"],
+             "safety_stock": r["safety_stock"], "atp": r["atp"],
+             "days_of_cover": None if r["cover"] is None else round(float(r["cover"]), 1),
+             "risk": r["risk"]} for r in ordered[lo:lo + q.per_page]]
+    return page, len(sel)
+
+
+def test_every_filter_sort_and_page_matches_the_database(net: Database) -> None:
+    rows = _positions(net)
+    risks = {r["risk"] for r in rows}
+    assert risks == {"out", "low", "ok"}, risks
+    assert any(r["cover"] is None for r in rows) and any(r["reserved"] for r in rows)
+    store = next(r["node"] for r in rows if r["node"].startswith("ST-"))
+    dc = next(r["node"] for r in rows if r["node"].startswith("DC-"))
+    category = max({r["category"] for r in rows}, key=lambda c: sum(
+        r["category"] == c for r in rows))
+    checked = 0
+    with net.read_session() as s:
+        for node, cat, risk, sort, desc in itertools.product(
+                (None, store, dc), (None, category), (None, "out", "low", "ok"), sorted(SORTS),
+                (False, True)):
+            q = StockQuery(node, cat, risk, sort, desc, 1, PER_PAGE)
+            first, total = _expected(rows, q)
+            last = max(1, -(-total // PER_PAGE))
+            for page in sorted({1, 2, last, last + 1}):
+                q = StockQuery(node, cat, risk, sort, desc, page, PER_PAGE)
+                got = stock_page(s, q)
+                want, _ = _expected(rows, q)
+                assert got["items"] == want, q
+                assert (got["total"], got["more"]) == (total, False), q
+                checked += 1
+    assert checked > 1000
+
+
+def test_totals_are_capped_and_flagged(net: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "COUNT_CAP", 25)
+    with net.read_session() as s:
+        out = stock_page(s, StockQuery(sort="atp"))
+        assert (out["total"], out["more"]) == (25, True)
+        out = stock_page(s, StockQuery(risk="out", sort="node"))
+    n_out = sum(r["risk"] == "out" for r in _positions(net))
+    assert (out["total"], out["more"]) == (min(n_out, 25), n_out > 25)
+
+
+def test_unknown_node_is_an_empty_page(net: Database) -> None:
+    with net.read_session() as s:
+        out = stock_page(s, StockQuery(node="NOPE"))
+    assert out["items"] == [] and out["total"] == 0
+
+
+def test_a_forecast_run_stores_demand_rates(net: Database) -> None:
+    with net.read_session() as s:
+        keys = s.execute(select(SP.node_id, SP.sku_id).order_by(SP.node_id, SP.sku_id)
+                         .limit(3)).all()
+    hist = History(y=np.zeros(0), indptr=np.zeros(4, np.int64),
+                   node_id=np.array([k[0] for k in keys]), sku_id=np.array([k[1] for k in keys]),
+                   end=__import__("datetime").date(2026, 1, 1))
+    mean = np.array([[1.0, 3.0], [0.5, 0.5], [0.0, 0.0]])
+    store_forecasts(net, hist, mean, np.zeros((3, 2, 4)), ["naive"] * 3, "naive", 0.0)
+    with net.read_session() as s:
+        got = dict(((n, k), r) for n, k, r in s.execute(
+            select(SP.node_id, SP.sku_id, SP.demand_rate)).all())
+    assert [got[tuple(k)] for k in keys] == [2.0, 0.5, 0.0]
+    # Every other position lost its old rate: the run is the only source of demand rates.
+    assert sum(r is not None for r in got.values()) == 3
+
+
+def test_sqlite_walks_the_stock_indexes(sqlite_db: Database) -> None:
+    _network(sqlite_db)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    event.listen(sqlite_db.read_engine, "before_cursor_execute", capture)
+    try:
+        with sqlite_db.read_session() as s:
+            for sort, risk, cat in itertools.product(sorted(SORTS), (None, "low"),
+                                                     (None, "toys")):
+                stock_page(s, StockQuery(None, cat, risk, sort, True, 3, PER_PAGE))
+    finally:
+        event.remove(sqlite_db.read_engine, "before_cursor_execute", capture)
+    checked = 0
+    with sqlite_db.engine.connect() as conn:
+        for sql, params in statements:
+            if "stock_positions" not in sql:
+                continue
+            plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql,
+                                                        params).all()]
+            text_plan = "\n".join(plan)
+            # Never a full scan of the positions; sorts only of the page (outer query).
+            assert not re.search(r"SCAN sp\b(?! USING)", text_plan), (sql, text_plan)
+            if "count(*)" in sql:
+                continue
+            sorts = [p for p in plan if "TEMP B-TREE" in p]
+            assert len(sorts) <= (1 if sql.startswith("WITH page") else 0), (sql, text_plan)
+            checked += 1
+    assert checked >= 32
