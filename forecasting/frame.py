@@ -47,50 +47,169 @@ def _ds_key(ds: pd.Series) -> np.ndarray:
     return pd.to_numeric(ds, errors="raise").to_numpy()
 
 
-def _grouped_runs(ids: np.ndarray, ds_key: np.ndarray) -> np.ndarray | None:
-    """Run starts if rows come grouped by series and in date order, else None.
+class _AddressView:
+    """numpy array interface over the object pointers of a contiguous object array."""
 
-    One vectorised pass over adjacent ids (no hashing of every row, unlike factorize):
-    the common case of already-grouped input costs about a third of `pd.factorize`.
+    def __init__(self, a: np.ndarray) -> None:
+        self.owner = a  # the view's base: keeps the objects (and their addresses) alive
+        self.__array_interface__ = {"data": (a.ctypes.data, True), "shape": a.shape,
+                                    "typestr": np.dtype(np.intp).str, "version": 3}
+
+
+def _object_change(a: np.ndarray) -> np.ndarray:
+    """Exact `a[1:] != a[:-1]` for an object array, comparing contents only where needed.
+
+    Rows of one series usually hold the very same str object (read_csv, read_parquet and
+    categoricals all share one object per distinct id), and the same object is the same id:
+    comparing pointers (int64) settles those rows; contents are compared only where the
+    pointers differ. Missing ids (NaN != NaN) are rejected by the caller from the run heads.
     """
-    change = np.asarray(ids[1:] != ids[:-1], dtype=np.bool_)
-    step_ok = np.diff(ds_key) > 0
-    if not np.all(step_ok | change):
-        return None  # dates out of order (or duplicated) inside a run: the general path
-    starts = np.flatnonzero(np.r_[True, change])
-    heads = ids[starts]
-    if pd.unique(heads).size != heads.size:
-        return None  # a series appears in two runs: not grouped
-    return starts
+    a = np.ascontiguousarray(a)
+    if a.size < 2 or a.itemsize != np.dtype(np.intp).itemsize:
+        return np.asarray(a[1:] != a[:-1], dtype=np.bool_)
+    ptr = np.asarray(_AddressView(a))
+    moved = ptr[1:] != ptr[:-1]
+    if np.count_nonzero(moved) > a.size // 4:
+        return np.asarray(a[1:] != a[:-1], dtype=np.bool_)  # one object per row: compare all
+    cand = np.flatnonzero(moved)
+    change = np.zeros(a.size - 1, dtype=np.bool_)
+    change[cand[np.asarray(a[cand + 1] != a[cand], dtype=np.bool_)]] = True
+    return change
 
 
-def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series] | None:
+def _arrow_chunked(arr: object) -> object | None:
+    """The pyarrow ChunkedArray behind a pyarrow-backed pandas array, else None."""
+    if not hasattr(arr, "__arrow_array__") or isinstance(arr, pd.Categorical):
+        return None
+    dtype = getattr(arr, "dtype", None)
+    if not (isinstance(dtype, pd.ArrowDtype)
+            or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
+        return None
+    import pyarrow as pa
+
+    out = pa.array(arr)  # zero copy through the __arrow_array__ protocol
+    return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
+
+
+class _Ids:
+    """The unique_id column: adjacent-change mask, run heads and codes without row hashing.
+
+    `values` is the column's own array (object ndarray, Categorical, pyarrow-backed, numeric)
+    so the output keeps the input dtype.
+    """
+
+    def __init__(self, col: pd.Series) -> None:
+        arr = col.array
+        # Plain numpy columns as ndarrays; extension arrays (strings too) as themselves.
+        self.values = col.to_numpy() if type(arr) is pd.arrays.NumpyExtensionArray else arr
+        self.dtype = col.dtype
+
+    def change(self) -> np.ndarray | None:
+        """`ids[1:] != ids[:-1]` (bool), or None when ids cannot be compared cheaply."""
+        v = self.values
+        if isinstance(v, pd.Categorical):
+            codes = v.codes
+            return codes[1:] != codes[:-1]
+        chunked = _arrow_chunked(v)
+        if chunked is not None:
+            import pyarrow.compute as pc
+
+            flat = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+            n = len(flat)
+            ne = pc.not_equal(flat.slice(1), flat.slice(0, n - 1)).fill_null(True)
+            return ne.to_numpy(zero_copy_only=False)
+        a = np.asarray(v)
+        try:
+            if a.dtype == object:
+                return _object_change(a)
+            return np.asarray(a[1:] != a[:-1], dtype=np.bool_)
+        except TypeError:  # e.g. pd.NA among object ids: let factorize sort it out
+            return None
+
+    def take(self, rows: np.ndarray) -> object:
+        """Ids at the given rows, in the input's array type."""
+        v = self.values
+        return v[rows] if isinstance(v, np.ndarray) else v.take(rows)
+
+    def value_order(self, heads: object) -> np.ndarray | None:
+        """Stable order of `heads` by id value (categoricals too), None if unorderable."""
+        try:
+            if isinstance(heads, pd.Categorical):
+                return np.argsort(np.asarray(heads.categories)[heads.codes], kind="stable")
+            if isinstance(heads, np.ndarray):
+                return np.argsort(heads, kind="stable")
+            return np.asarray(heads.argsort(kind="stable"))
+        except TypeError:  # ids of mixed types: let factorize define the order
+            return None
+
+    def factorize(self) -> tuple[np.ndarray, object]:
+        """(codes in id-value order, uniques in that order); codes -1 for missing ids."""
+        v = self.values
+        if isinstance(v, pd.Categorical):
+            cats = v.categories
+            by_value = np.argsort(np.asarray(cats), kind="stable")
+            rank = np.empty(cats.size, dtype=np.int64)
+            rank[by_value] = np.arange(cats.size)
+            codes = np.where(v.codes < 0, -1, rank[np.maximum(v.codes, 0)])
+            used = np.unique(codes[codes >= 0])
+            dense = np.full(cats.size, -1, dtype=np.int64)
+            dense[used] = np.arange(used.size)
+            codes = np.where(codes < 0, -1, dense[np.maximum(codes, 0)])
+            uniques = pd.Categorical.from_codes(by_value[used], dtype=v.dtype)
+            return codes, uniques
+        codes, uniques = pd.factorize(v, sort=True)
+        return codes, uniques
+
+
+def _check_heads(heads: object) -> None:
+    missing = np.asarray(pd.isna(heads), dtype=np.bool_)
+    if missing.any():
+        raise ValueError(f"expected a unique_id on every row, got {int(missing.sum())} "
+                         "series with a missing unique_id")
+
+
+def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: _Ids
+                  ) -> tuple[np.ndarray, np.ndarray, object, pd.Series] | None:
     """`to_flat` for rows already grouped by series and in date order, else None.
 
-    Only the series order may need fixing: that permutes whole runs (one gather of y).
+    One vectorised pass over adjacent ids (pointers, codes or arrow compares; no hashing of
+    every row, unlike factorize). Only the series order may need fixing: that permutes whole
+    runs (one gather of y).
     """
-    starts = _grouped_runs(ids, ds_key)
-    if starts is None:
+    change = ids.change()
+    if change is None:
+        return None
+    if not np.all((ds_key[1:] > ds_key[:-1]) | change):
+        return None  # dates out of order (or duplicated) inside a run: the general path
+    starts = np.flatnonzero(change)
+    starts += 1
+    starts = np.r_[0, starts]
+    heads = ids.take(starts)
+    _check_heads(heads)
+    order = ids.value_order(heads)
+    if order is None:
         return None
     ends = np.r_[starts[1:], y.size]
-    heads = ids[starts]
-    try:
-        order = np.argsort(heads, kind="stable")
-    except TypeError:  # ids of mixed types: let factorize define the order
-        return None
     if np.any(order != np.arange(order.size)):
+        heads = heads[order] if isinstance(heads, np.ndarray) else heads.take(order)
         lengths = (ends - starts)[order]
         new_starts = np.r_[0, np.cumsum(lengths)[:-1]]
         rows = np.repeat(starts[order] - new_starts, lengths) + np.arange(y.size)
-        y, starts, ends, heads = y[rows], new_starts, ends[order], heads[order]
+        y, starts, ends = y[rows], new_starts, ends[order]
+    sorted_heads = np.asarray(heads)
+    if sorted_heads.size > 1 and np.any(np.asarray(sorted_heads[1:] == sorted_heads[:-1],
+                                                   dtype=np.bool_)):
+        return None  # a series appears in two runs: not grouped
     indptr = np.r_[starts, y.size].astype(np.int64)
     last_ds = ds.iloc[ends - 1].reset_index(drop=True)
-    return y, indptr, np.asarray(heads, dtype=object), last_ds
+    return y, indptr, heads, last_ds
 
 
-def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
-    """Long frame -> (y, indptr, ids, last ds per series), ordered by unique_id then ds."""
+def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, object, pd.Series]:
+    """Long frame -> (y, indptr, ids, last ds per series), ordered by unique_id then ds.
+
+    `ids` keeps the input column's array type (object ndarray, Categorical, pyarrow, ...).
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)}, missing {missing}")
@@ -102,11 +221,15 @@ def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Se
         raise ValueError(f"expected numeric, finite y, got {bad} missing or non-numeric values")
     ds = df["ds"]
     ds_key = _ds_key(ds)
-    fast = _flat_grouped(y, ds, ds_key, df["unique_id"].to_numpy())
+    ids = _Ids(df["unique_id"])
+    fast = _flat_grouped(y, ds, ds_key, ids)
     if fast is not None:
         return fast
     # Integer codes instead of string compares: sorting only the unique ids is cheap.
-    codes, uniques = pd.factorize(df["unique_id"], sort=True)
+    codes, uniques = ids.factorize()
+    if np.any(codes < 0):
+        raise ValueError(f"expected a unique_id on every row, got "
+                         f"{int(np.count_nonzero(codes < 0))} rows without one")
     order = np.lexsort((ds_key, codes))
     codes, ds_key, y = codes[order], ds_key[order], y[order]
     ds = ds.iloc[order]
@@ -118,7 +241,7 @@ def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Se
     starts = np.flatnonzero(np.r_[True, ~same])
     indptr = np.r_[starts, codes.size].astype(np.int64)
     last_ds = ds.iloc[indptr[1:] - 1].reset_index(drop=True)
-    return y, indptr, np.asarray(uniques, dtype=object), last_ds
+    return y, indptr, uniques, last_ds
 
 
 def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
@@ -175,12 +298,16 @@ def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
     mean = np.concatenate([r.mean for r in parts]) if len(parts) > 1 else parts[0].mean
     qs = np.concatenate([r.quantiles for r in parts]) if len(parts) > 1 else parts[0].quantiles
     chosen = np.concatenate([np.asarray(r.models, dtype=object) for r in parts])
-    out = pd.DataFrame({
-        "unique_id": np.repeat(ids, h),
+    # Same id dtype as the input (a Categorical stays one), one repeat per column.
+    uid = (np.repeat(ids, h) if isinstance(ids, np.ndarray)
+           else ids.take(np.repeat(np.arange(n_series), h)))
+    columns = {
+        "unique_id": uid,
         "ds": _future_ds(last_ds, h, freq),
         "model": np.repeat(chosen, h),
         "mean": mean.reshape(-1),
-    })
+    }
     for j, level in enumerate(levels):
-        out[quantile_column(level)] = qs[:, :, j].reshape(-1)
-    return out
+        columns[quantile_column(level)] = qs[:, :, j].reshape(-1)
+    # copy=False also skips consolidating same-dtype columns into one block (a copy each).
+    return pd.DataFrame(columns, copy=False)
