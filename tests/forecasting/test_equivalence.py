@@ -73,3 +73,14 @@ def test_croston_tsb_ses_match_on_generated_series(series: list[np.ndarray],
              (SES(alpha=alpha).forecast(y, H, indptr), SimpleExponentialSmoothing(alpha=alpha))]
     for ours, ref in pairs:
         assert np.abs(ours - _reference(ref, series)).max() < TOL
+
+
+def test_optimised_ses_matches_statsforecast(intermittent_series: list[np.ndarray]) -> None:
+    # Same objective (one-step SSE, alpha in [0.01, 0.99], level from x[0]); statsforecast
+    # finds it by golden section, we by a grid pass + Newton: the optima agree closely.
+    from statsforecast.models import SimpleExponentialSmoothingOptimized
+
+    y, indptr = flat(intermittent_series)
+    ours = SES().forecast(y, H, indptr)
+    ref = _reference(SimpleExponentialSmoothingOptimized(), intermittent_series)
+    assert np.abs(ours - ref).max() < TOL
