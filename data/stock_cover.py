@@ -39,6 +39,7 @@ INDEXES = {
     "ix_stock_positions_risk_safety": (RISK_SQL, "safety_stock", "node_id", "sku_id"),
     "ix_stock_positions_risk_atp": (RISK_SQL, ATP_SQL, "node_id", "sku_id"),
     "ix_stock_positions_risk_cover": (RISK_SQL, COVER_SQL, "node_id", "sku_id"),
+    "ix_stock_positions_risk_node": (RISK_SQL, "node_id", "sku_id"),
     "ix_stock_positions_risk_sku": (RISK_SQL, "sku_id", "node_id"),
 }
 

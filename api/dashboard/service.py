@@ -168,7 +168,7 @@ def _by_code(session: Session, q: StockQuery, params: dict[str, Any],
 
     CROSS JOIN fixes the join order on SQLite (PostgreSQL plans it as an inner join).
     """
-    where = _where(q, risk_indexed=q.sort != "node")
+    where = _where(q, risk_indexed=True)
     if q.sort == "node":
         joins = ("nodes n CROSS JOIN stock_positions sp CROSS JOIN skus s",
                  "sp.node_id = n.id AND s.id = sp.sku_id")

@@ -8,6 +8,7 @@ use the indexes of migration 0005 (no sort of the whole table).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 from typing import Any
@@ -110,7 +111,7 @@ def test_every_filter_sort_and_page_matches_the_database(net: Database) -> None:
                 (None, store, dc), (None, category), (None, "out", "low", "ok"), sorted(SORTS),
                 (False, True)):
             q = StockQuery(node, cat, risk, sort, desc, 1, PER_PAGE)
-            first, total = _expected(rows, q)
+            _, total = _expected(rows, q)
             last = max(1, -(-total // PER_PAGE))
             for page in sorted({1, 2, last, last + 1}):
                 q = StockQuery(node, cat, risk, sort, desc, page, PER_PAGE)
@@ -144,7 +145,7 @@ def test_a_forecast_run_stores_demand_rates(net: Database) -> None:
                          .limit(3)).all()
     hist = History(y=np.zeros(0), indptr=np.zeros(4, np.int64),
                    node_id=np.array([k[0] for k in keys]), sku_id=np.array([k[1] for k in keys]),
-                   end=__import__("datetime").date(2026, 1, 1))
+                   end=dt.date(2026, 1, 1))
     mean = np.array([[1.0, 3.0], [0.5, 0.5], [0.0, 0.0]])
     store_forecasts(net, hist, mean, np.zeros((3, 2, 4)), ["naive"] * 3, "naive", 0.0)
     with net.read_session() as s:
@@ -186,3 +187,18 @@ def test_sqlite_walks_the_stock_indexes(sqlite_db: Database) -> None:
             assert len(sorts) <= (1 if sql.startswith("WITH page") else 0), (sql, text_plan)
             checked += 1
     assert checked >= 32
+
+
+def test_the_migration_indexes_the_expressions_the_page_queries() -> None:
+    # Migration 0005 keeps its own copy of the SQL (migrations never change); it must match.
+    import importlib.util
+
+    from data import stock_cover
+    from data.migrate import MIGRATIONS
+
+    path = MIGRATIONS / "versions" / "0005_stock_demand_rates.py"
+    spec = importlib.util.spec_from_file_location("m0005", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.INDEXES == stock_cover.INDEXES

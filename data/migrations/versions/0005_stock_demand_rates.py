@@ -31,6 +31,7 @@ INDEXES = {
     "ix_stock_positions_risk_safety": (RISK, "safety_stock", "node_id", "sku_id"),
     "ix_stock_positions_risk_atp": (RISK, ATP, "node_id", "sku_id"),
     "ix_stock_positions_risk_cover": (RISK, COVER, "node_id", "sku_id"),
+    "ix_stock_positions_risk_node": (RISK, "node_id", "sku_id"),
     "ix_stock_positions_risk_sku": (RISK, "sku_id", "node_id"),
 }
 
