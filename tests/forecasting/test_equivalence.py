@@ -77,10 +77,21 @@ def test_croston_tsb_ses_match_on_generated_series(series: list[np.ndarray],
 
 def test_optimised_ses_matches_statsforecast(intermittent_series: list[np.ndarray]) -> None:
     # Same objective (one-step SSE, alpha in [0.01, 0.99], level from x[0]); statsforecast
-    # finds it by golden section, we by a grid pass + Newton: the optima agree closely.
-    from statsforecast.models import SimpleExponentialSmoothingOptimized
+    # finds it by golden section, we by an eight-alpha grid pass + Newton. Where the SSE has
+    # several local minima the golden section may stop in a worse one: then our alpha must
+    # have the strictly smaller SSE; elsewhere the forecasts agree.
+    from statsforecast.models import SimpleExponentialSmoothingOptimized, _optimized_ses_forecast
+
+    from forecasting._smoothing import optimal_ses, ses_sse
 
     y, indptr = flat(intermittent_series)
     ours = SES().forecast(y, H, indptr)
     ref = _reference(SimpleExponentialSmoothingOptimized(), intermittent_series)
-    assert np.abs(ours - ref).max() < TOL
+    better = 0
+    for s, x in enumerate(intermittent_series):
+        if np.abs(ours[s] - ref[s]).max() < TOL:
+            continue
+        sf_alpha = _optimized_ses_forecast(x, (0.01, 0.99))[2]
+        assert ses_sse(x, optimal_ses(x, 0.01, 0.99)[0]) < ses_sse(x, sf_alpha) - 1e-9
+        better += 1
+    assert better <= 2  # the exception, not the rule
