@@ -4,19 +4,33 @@ pytest-benchmark: `pytest tests/benchmarks/test_bench_forecasting.py --benchmark
 One-run ratio table and cold-start times: `python tests/benchmarks/test_bench_forecasting.py`.
 Compile time is excluded from the timed calls (kernels are warmed first) and reported apart.
 
-One run (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast n_jobs=1),
-series per second; ratio = ours / statsforecast:
+One run (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast n_jobs=1,
+best of 5 runs for both; a shared 2-core machine with load ~2 from other work, so single
+numbers move by up to +-50% between runs), series per second; ratio = ours / statsforecast
+on the identical frame; unique_id as one str object per row, one per series (as
+read_csv/read_parquet give) or categorical:
 
-    model     ours frame  ours arrays  statsforecast  frame  arrays
-    croston      116,606      711,503         19,382   6.0x   36.7x
-    sba          122,376      696,102         20,436   6.0x   34.1x
-    tsb          117,313      559,024         23,562   5.0x   23.7x
-    ses           81,117      174,101         14,384   5.6x   12.1x
-    auto             607          605       19 (500)  32.6x   32.5x  vs CrostonOptimized+AutoETS
+    model    unique_id    ours s/s  arrays s/s    sf s/s   ratio  arrays
+    croston  str/row       130,631     342,699    15,617    8.4x   21.9x
+    croston  str/series    240,249     342,699    22,448   10.7x   15.3x
+    croston  category      370,705     342,699    33,134   11.2x   10.3x
+    sba      str/row       141,869     402,909    19,065    7.4x   21.1x
+    sba      str/series    307,795     402,909    22,323   13.8x   18.0x
+    sba      category      212,835     402,909    35,827    5.9x   11.2x
+    tsb      str/row       132,951     243,886    18,797    7.1x   13.0x
+    tsb      str/series    203,550     243,886    25,662    7.9x    9.5x
+    tsb      category      316,578     243,886    48,136    6.6x    5.1x
+    ses      str/row        99,894     216,214    14,108    7.1x   15.3x
+    ses      str/series    151,663     216,214    14,403   10.5x   15.0x
+    ses      category      142,742     216,214    13,730   10.4x   15.7x
+    auto     str/row           565         550        10   59.3x   57.8x  (sf AutoETS+CrostonOpt)
+    (auto: statsforecast CrostonOptimized + AutoETS timed on 500 of the series)
 
-Frame-to-frame is bounded by the pandas edge: comparing 1.8M adjacent object-string ids
-alone takes ~18 ms (statsforecast hashes them: ~110 ms). Cold start (import + warmup()):
-20.2 s with an empty numba cache, 0.73 s warm.
+Frame-to-frame with one str object per row is bounded by the pandas edge: comparing 1.8M
+adjacent distinct str objects takes ~18-25 ms (statsforecast hashes them). With shared
+objects the edge compares pointers (~1 ms), with a categorical the codes; statsforecast
+also gets much faster on categorical ids. Cold start (import + warmup()): 47.6 s with an
+empty numba cache, 1.5 s warm.
 """
 
 from __future__ import annotations
@@ -137,43 +151,75 @@ def test_bench_statsforecast_auto(benchmark, panel: pd.DataFrame) -> None:
     benchmark.pedantic(theirs, args=(part, "auto"), rounds=1, iterations=1)
 
 
+def id_variants(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The same panel with unique_id held three ways (values, rows and order identical).
+
+    - "str/row": one Python str object per row (what a frame built from a numpy string
+      array gets; the slowest case for any id comparison);
+    - "str/series": one str object per series, as pandas.read_csv and read_parquet give;
+    - "category": a pandas Categorical.
+    """
+    ids = pd.unique(df["unique_id"])
+    shared = {v: v for v in ids}
+    return {"str/row": df,
+            "str/series": df.assign(unique_id=np.array([shared[v] for v in df["unique_id"]],
+                                                       dtype=object)),
+            "category": df.assign(unique_id=df["unique_id"].astype("category"))}
+
+
 def main() -> None:
-    """Measure everything once and print series/s and ratios (ours / statsforecast)."""
+    """Measure everything and print series/s and ratios (ours / statsforecast).
+
+    Both libraries are timed on the identical frame, best of the same number of runs
+    (statsforecast's AutoETS slice: one run), after an untimed warm-up call each.
+    """
     numba.set_num_threads(1)
     with tempfile.TemporaryDirectory() as cache:
         cold = cold_start_seconds(cache)
         warm = cold_start_seconds(cache)
-    print(f"import + warmup(): empty numba cache {cold:.1f} s, warm cache {warm:.2f} s")
+    print(f"import + warmup() (compile time, not in any timing below): empty numba cache "
+          f"{cold:.1f} s, warm cache {warm:.2f} s")
     warmup()
-    df = intermittent_panel()
-    print(f"{N_SERIES} intermittent daily series x {N_DAYS} days, h={H}, one core")
+    frames = id_variants(intermittent_panel())
+    df = frames["str/row"]
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    print(f"{N_SERIES} intermittent daily series x {N_DAYS} days, h={H}, one core, "
+          f"best of {rounds} runs each")
     from forecasting.core import forecast_arrays
     from forecasting.frame import to_flat
 
     y, indptr, _, _ = to_flat(df)
-    print("ours: end-to-end frame -> frame, and arrays -> arrays (kernel tier, no pandas)")
-    print(f"{'model':10s} {'ours s/s':>11s} {'arrays s/s':>11s} {'sf s/s':>10s} "
-          f"{'ratio':>7s} {'arrays':>7s}   statsforecast model")
+    print("ours: end-to-end frame -> frame, and arrays -> arrays (kernel tier, no pandas);")
+    print("ratio = ours frame / sf frame, arrays = ours arrays / sf frame")
+    print(f"{'model':8s} {'unique_id':10s} {'ours s/s':>10s} {'arrays s/s':>11s} "
+          f"{'sf s/s':>9s} {'ratio':>7s} {'arrays':>7s}   statsforecast model")
     diffs: dict[str, float] = {}
     for model, sf_models in _statsforecast_models().items():
-        ours(df.head(200 * N_DAYS), model)
-        t_ours = min(_time(lambda m=model: ours(df, m)) for _ in range(3))
-        n_sf = N_SERIES_AUTO_SF if model == "auto" else N_SERIES
-        t_arr = min(_time(lambda m=model: forecast_arrays(
-            y, indptr, H, m, quantiles=(), params=OUR_PARAMS.get(m))) for _ in range(3))
-        theirs(df.head(20 * N_DAYS), model)  # statsforecast's one-off set-up is not timed
-        t0 = time.perf_counter()
-        sf_out = theirs(df.head(n_sf * N_DAYS), model)
-        t_sf = time.perf_counter() - t0
-        if model != "auto":  # same model: the point forecasts must agree too
-            col = sf_out.columns[-1]
-            diffs[model] = float(np.abs(ours(df, model)["mean"].to_numpy()
-                                        - sf_out[col].to_numpy()).max())
-        r_ours, r_arr, r_sf = N_SERIES / t_ours, N_SERIES / t_arr, n_sf / t_sf
         names = " + ".join(type(m).__name__ for m in sf_models)
-        print(f"{model:10s} {r_ours:11,.0f} {r_arr:11,.0f} {r_sf:10,.0f} {r_ours / r_sf:6.1f}x "
-              f"{r_arr / r_sf:6.1f}x   {names}"
-              + (f" (sf on {n_sf} series)" if n_sf != N_SERIES else ""))
+        ours(df.head(200 * N_DAYS), model)
+        theirs(df.head(20 * N_DAYS), model)  # statsforecast's one-off set-up is not timed
+        t_arr = min(_time(lambda m=model: forecast_arrays(
+            y, indptr, H, m, quantiles=(), params=OUR_PARAMS.get(m))) for _ in range(rounds))
+        variants = {"str/row": df} if model == "auto" else frames
+        for kind, frame in variants.items():
+            t_ours = min(_time(lambda m=model, f=frame: ours(f, m)) for _ in range(rounds))
+            if model == "auto":
+                n_sf = N_SERIES_AUTO_SF
+                t0 = time.perf_counter()
+                theirs(frame.head(n_sf * N_DAYS), model)
+                t_sf = time.perf_counter() - t0
+            else:
+                n_sf = N_SERIES
+                t_sf = min(_time(lambda m=model, f=frame: theirs(f, m)) for _ in range(rounds))
+            if model != "auto" and kind == "str/row":  # same model: forecasts must agree too
+                sf_out = theirs(frame, model)
+                col = sf_out.columns[-1]
+                diffs[model] = float(np.abs(ours(frame, model)["mean"].to_numpy()
+                                            - sf_out[col].to_numpy()).max())
+            r_ours, r_arr, r_sf = N_SERIES / t_ours, N_SERIES / t_arr, n_sf / t_sf
+            print(f"{model:8s} {kind:10s} {r_ours:10,.0f} {r_arr:11,.0f} {r_sf:9,.0f} "
+                  f"{r_ours / r_sf:6.1f}x {r_arr / r_sf:6.1f}x   {names}"
+                  + (f" (sf on {n_sf} series)" if n_sf != N_SERIES else ""), flush=True)
 
     print("max |ours - statsforecast| point forecast: "
           + ", ".join(f"{m} {d:.1e}" for m, d in diffs.items()))
