@@ -153,6 +153,11 @@ def _merge(session: Session, q: StockQuery, params: dict[str, Any], expr: str | 
         arms.append(f"SELECT sp.node_id AS node_id, sp.sku_id AS sku_id, "
                     f"{expr or 'NULL'} AS k FROM stock_positions sp{_and(where)}")
     order = ", ".join(f"{k} {direction}" for k in keys)
+    if len(arms) > 1 and session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL merges no ordered index ranges of a flattened UNION ALL (the risk
+        # class is no constant at that level): each class gets its own ordered LIMIT.
+        arms = [f"({arm} ORDER BY {order} LIMIT :arm_limit)" for arm in arms]
+        params = dict(params, arm_limit=params["offset"] + params["limit"])
     sql = (f"WITH page AS ({' UNION ALL '.join(arms)} ORDER BY {order} "
            f"LIMIT :limit OFFSET :offset) "
            f"SELECT {COLUMNS} FROM page JOIN stock_positions sp ON sp.node_id = page.node_id "

@@ -46,9 +46,13 @@ def upgrade() -> None:
     for name, cols in INDEXES.items():
         op.create_index(name, 'stock_positions',
                         [sa.text(c) if c.startswith("(") else c for c in cols])
+    # The category sort walks SKUs by (category, id) (SQLite's category index has the id;
+    # PostgreSQL's does not).
+    op.create_index('ix_skus_category_id', 'skus', ['category', 'id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_skus_category_id', table_name='skus')
     for name in INDEXES:
         op.drop_index(name, table_name='stock_positions')
     with op.batch_alter_table('stock_positions', schema=None) as batch_op:
