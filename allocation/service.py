@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -105,9 +105,14 @@ def allocate(
     now: dt.datetime | None = None,
     max_attempts: int = DEFAULT_ATTEMPTS,
     explain: bool = True,
+    reserve: Callable[[Decision, list[ReserveItem]], Sequence[int]] | None = None,
 ) -> Decision:
     """Read ATP, decide, reserve every line at once; re-decide on a lost race (never oversell).
 
+    `reserve(decision, items)` replaces `ledger.reserve` when the caller commits more than
+    the reservations in the same transaction (the service writes the order with them); it
+    must write nothing and raise InsufficientStock when any item cannot be had. It is
+    called even for a decision that reserves nothing, so the order is still recorded.
     Raises InsufficientStock when the stock keeps moving under us for `max_attempts` tries.
     """
     if list(ledger.node_codes) != list(network.codes):
@@ -122,13 +127,15 @@ def allocate(
                              zone_matrix=zone_matrix, sku_weights=sku_weights,
                              opportunity=opportunity, now=now, explain=explain)
         items = reserve_items(decision)
-        if not items:
+        if not items and reserve is None:
             return replace(decision, attempts=attempt)
+        decision = replace(decision, attempts=attempt)
         try:
-            ids = ledger.reserve(items, reference=order.id)
+            ids = (ledger.reserve(items, reference=order.id) if reserve is None
+                   else reserve(decision, items))
         except InsufficientStock as exc:  # someone took the stock between read and write
             last = exc
             continue
-        return replace(decision, reservations=tuple(ids), attempts=attempt)
+        return replace(decision, reservations=tuple(ids))
     assert last is not None
     raise last

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,19 +11,22 @@ from sqlalchemy.orm import Session
 from api.settings import Settings
 from data.db import Database
 
+# Plain `def` dependencies run on the thread pool, one hop each per request: these only
+# read app state, so they are coroutines and run on the event loop.
 
-def get_db(request: Request) -> Database:
+
+async def get_db(request: Request) -> Database:
     """The Database the app factory opened."""
     return request.app.state.db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The Settings the app factory read."""
     return request.app.state.settings
 
 
-def read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    """A read-only session for GET routes."""
+async def read_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator[Session]:
+    """A read-only session for GET routes (it connects on first use, in the route's thread)."""
     with db.read_session() as session:
         yield session
 

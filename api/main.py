@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
         app.state.allocation = AllocationContext(app.state.db)
+        app.state.skus = app.state.allocation.skus
         app.state.simulations = SimulationJobs(app.state.db.url)
         logs.configure(settings.log_level)
         sweeper = (asyncio.create_task(_sweep_forever(app, settings))
@@ -106,18 +107,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.metrics = Metrics()
     problems.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Refuse oversized bodies before reading them: a feed must be split, not truncated.
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > settings.max_body_bytes:
-            return problems.problem(
-                413, "Request too large",
-                f"body of {size} bytes exceeds the limit of {settings.max_body_bytes}; "
-                "split the batch", "/problems/too-large")
-        return await call_next(request)
-
-    middleware.install(app, app.state.metrics)  # outermost: times and logs every request
+    # Outermost: times and logs every request; then the body limit.
+    middleware.install(app, app.state.metrics, settings.max_body_bytes)
 
     app.include_router(health_router)
     # Every /v1 route checks its scope before it reads a body or writes anything; the

@@ -9,6 +9,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from data.db import Database
 from data.errors import UnknownReference
 from data.geo import haversine_miles
 from data.models import Node, NodeKind, Sku, StockPosition
@@ -110,6 +111,52 @@ def network_atp(session: Session, skus: Sequence[str]) -> dict[str, dict[str, in
         .where(sp.sku_id.in_(ids.values()), Node.active.is_(True))
         .group_by(sp.sku_id)
     ).all()
+    by_id = {r[0]: r[1:] for r in rows}
+    return {code: dict(zip(("ship", "pickup", "on_hand"),
+                           (int(v or 0) for v in by_id.get(i, (0, 0, 0))), strict=True))
+            for code, i in ids.items()}
+
+
+class SkuIds:
+    """SKU code -> id, remembered once seen (SKUs are never renumbered); misses are asked."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ids: dict[str, int] = {}
+
+    def get(self, codes: Sequence[str]) -> dict[str, int]:
+        """Ids of the codes (first-seen order), or UnknownReference naming the unknown ones."""
+        known = self._ids
+        missing = [c for c in dict.fromkeys(codes) if c not in known]
+        if missing:
+            for chunk in range(0, len(missing), 500):
+                part = missing[chunk:chunk + 500]
+                known.update(self.db.read_rows(
+                    f"SELECT code, id FROM skus WHERE code IN ({', '.join('?' * len(part))})",
+                    part))
+            unknown = [c for c in missing if c not in known]
+            if unknown:
+                raise UnknownReference(f"unknown SKU(s): {', '.join(unknown[:10])}",
+                                       skus=unknown)
+        return {c: known[c] for c in dict.fromkeys(codes)}
+
+
+_NETWORK_SQL = (
+    "SELECT sp.sku_id, "
+    "SUM(CASE WHEN (n.kind = 'dc' OR n.ship_from_store = ?) AND {atp} > 0 THEN {atp} ELSE 0 END), "
+    "SUM(CASE WHEN n.kind = 'store' AND n.click_and_collect = ? AND {atp} > 0 THEN {atp} "
+    "ELSE 0 END), SUM(sp.on_hand) "
+    "FROM stock_positions sp JOIN nodes n ON n.id = sp.node_id "
+    "WHERE sp.sku_id IN ({ids}) AND n.active = ? GROUP BY sp.sku_id"
+)
+_ATP = "(sp.on_hand - sp.reserved - sp.safety_stock)"
+
+
+def network_atp_fast(db: Database, skus: SkuIds, codes: Sequence[str]) -> dict[str, dict[str, int]]:
+    """`network_atp` for the product-page read path: cached SKU ids, one DB-API statement."""
+    ids = skus.get(codes)
+    sql = _NETWORK_SQL.format(atp=_ATP, ids=", ".join("?" * len(ids)))
+    rows = db.read_rows(sql, [True, True, *ids.values(), True])
     by_id = {r[0]: r[1:] for r in rows}
     return {code: dict(zip(("ship", "pickup", "on_hand"),
                            (int(v or 0) for v in by_id.get(i, (0, 0, 0))), strict=True))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -58,6 +61,57 @@ def make_engine(url: str, *, read_only: bool = False, echo: bool = False) -> Eng
     return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+class RawCursor:
+    """A DB-API cursor taking `?` placeholders on every backend, and times as stored."""
+
+    def __init__(self, cur: Any, sqlite: bool) -> None:
+        self.cur = cur
+        self.sqlite = sqlite
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns the cursor (fetchone/fetchall/rowcount)."""
+        self.cur.execute(sql if self.sqlite else sql.replace("?", "%s"), params)
+        return self.cur
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row."""
+        self.cur.executemany(sql if self.sqlite else sql.replace("?", "%s"), rows)
+
+    def time(self, ts: dt.datetime) -> Any:
+        """A timezone-aware UTC time as the DateTime column stores it on this backend."""
+        # SQLAlchemy keeps SQLite times as naive UTC text; PostgreSQL takes the datetime.
+        return ts.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else ts
+
+    def day(self, day: dt.date) -> Any:
+        """A date as the Date column stores it on this backend."""
+        return day.isoformat() if self.sqlite else day
+
+    def json(self) -> str:
+        """The placeholder of a JSON value (text cast to json on PostgreSQL)."""
+        return "?" if self.sqlite else "CAST(? AS JSON)"
+
+
+def _rollback(conn: Any, cur: Any, sqlite: bool) -> None:
+    try:
+        if sqlite:
+            cur.execute("ROLLBACK")
+        else:
+            conn.rollback()
+    except Exception:  # the error that got us here is the one to raise
+        pass
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
 @dataclass
 class Database:
     """A write engine and a read engine (the same one on PostgreSQL) with session factories."""
@@ -67,10 +121,15 @@ class Database:
     read_engine: Engine
     _writer: sessionmaker[Session] = field(init=False, repr=False)
     _reader: sessionmaker[Session] = field(init=False, repr=False)
+    # SQLite has one writer. Threads of this process queue for it on a lock (first come,
+    # first served, woken at once) instead of in SQLite's busy handler, which sleeps up to
+    # 100 ms between tries; other processes still meet the busy timeout.
+    _write_lock: threading.RLock = field(init=False, repr=False, default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._sqlite = is_sqlite(self.url)
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
@@ -82,7 +141,7 @@ class Database:
     @property
     def sqlite(self) -> bool:
         """True when backed by SQLite."""
-        return is_sqlite(self.url)
+        return self._sqlite
 
     def session(self) -> Session:
         """A new write session (commit or roll back explicitly)."""
@@ -92,11 +151,67 @@ class Database:
         """A new session for queries that never write."""
         return self._reader()
 
+    def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement (`?` placeholders) on a pooled DB-API connection.
+
+        For the hot read paths (product pages, the allocation snapshot): no ORM session,
+        no statement compilation, one statement in its own snapshot.
+        """
+        with self.raw_read() as cur:
+            return cur.execute(sql, params).fetchall()
+
+    @contextmanager
+    def raw_read(self) -> Iterator[RawCursor]:
+        """A DB-API cursor on the read engine (never writes; no write lock)."""
+        conn = self.read_engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            yield RawCursor(cur, self._sqlite)
+            cur.close()
+        finally:
+            conn.close()
+
+    @property
+    def integrity_errors(self) -> type[Exception]:
+        """The DB-API IntegrityError that raw statements raise (unique keys and the like)."""
+        return self.engine.dialect.loaded_dbapi.IntegrityError
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write session that commits on success and rolls back on any error."""
-        with self.session() as session, session.begin():
+        if not self.sqlite:
+            with self.session() as session, session.begin():
+                yield session
+            return
+        with self._write_lock, self.session() as session, session.begin():
             yield session
+
+    @contextmanager
+    def raw_transaction(self) -> Iterator[RawCursor]:
+        """A write transaction on a pooled DB-API connection (commit on success).
+
+        For the allocation commit, whose handful of statements cost less than the ORM
+        machinery around them. Takes the same write lock as `transaction()` on SQLite.
+        """
+        lock = self._write_lock if self._sqlite else _NO_LOCK
+        with lock:
+            conn = self.engine.raw_connection()
+            try:
+                cur = RawCursor(conn.cursor(), self._sqlite)
+                if self._sqlite:
+                    cur.cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    _rollback(conn, cur.cur, self._sqlite)
+                    raise
+                if self._sqlite:
+                    cur.cur.execute("COMMIT")
+                else:
+                    conn.commit()
+                cur.cur.close()
+            finally:
+                conn.close()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -22,6 +22,7 @@ from data.errors import InsufficientStock, InvalidQuantity, InvalidState, Unknow
 from data.models import (
     EventKind,
     Node,
+    NodePickDay,
     Reservation,
     ReservationStatus,
     Sku,
@@ -100,6 +101,23 @@ def ensure_positions(session: Session, keys: Iterable[StockKey]) -> None:
     if rows:
         stmt = _insert_ignore(session)(SP).values(rows).on_conflict_do_nothing()
         session.execute(stmt)
+
+
+def utc_day(ts: dt.datetime) -> dt.date:
+    """The UTC date of a stored time (naive on SQLite, which stores UTC wall times)."""
+    return ts.date() if ts.tzinfo is None else ts.astimezone(dt.UTC).date()
+
+
+def count_picks(session: Session, units: dict[int, int], day: dt.date | None = None) -> None:
+    """Add units (negative: released) to each node's pick load of `day` (today, UTC)."""
+    day = day or utcnow().date()
+    rows = [{"node_id": n, "day": day, "units": q} for n, q in sorted(units.items()) if q]
+    if not rows:
+        return
+    stmt = _insert_ignore(session)(NodePickDay)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["node_id", "day"],
+        set_={"units": NodePickDay.units + stmt.excluded.units}), rows)
 
 
 # ---------------------------------------------------------------- core primitive
@@ -230,6 +248,10 @@ def reserve_many(
                 SP.on_hand - SP.reserved - SP.safety_stock >= qty,
                 reference=reference, reservation_id=rid)
         ids[i] = rid
+    per_node: dict[int, int] = {}
+    for key, qty in items:
+        per_node[key.node_id] = per_node.get(key.node_id, 0) + qty
+    count_picks(session, per_node)
     return ids
 
 
@@ -239,7 +261,8 @@ def _close_reservation(session: Session, reservation_id: int, status: Reservatio
         update(Reservation)
         .where(Reservation.id == reservation_id, Reservation.status == ReservationStatus.open)
         .values(status=status, closed_at=utcnow())
-        .returning(Reservation.node_id, Reservation.sku_id, Reservation.qty)
+        .returning(Reservation.node_id, Reservation.sku_id, Reservation.qty,
+                   Reservation.created_at)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
@@ -247,7 +270,9 @@ def _close_reservation(session: Session, reservation_id: int, status: Reservatio
         if current is None:
             raise UnknownReference(f"no reservation {reservation_id}")
         raise InvalidState(f"reservation {reservation_id} is {current.status.value}, not open")
-    node_id, sku_id, qty = row
+    node_id, sku_id, qty, created_at = row
+    if status == ReservationStatus.released:  # never picked: that day's labour is free again
+        count_picks(session, {node_id: -qty}, utc_day(created_at))
     key = StockKey(node_id, sku_id, session.scalar(select(Node.code).where(Node.id == node_id)),
                    session.scalar(select(Sku.code).where(Sku.id == sku_id)))
     # A count or a walk-in sale may have taken reserved units off the shelf: shipping more

@@ -157,6 +157,16 @@ class StockPosition(Base):
     )
 
 
+class NodePickDay(Base):
+    """Units reserved at a node on one UTC day and not released: its pick load that day."""
+
+    __tablename__ = "node_pick_days"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer)
+
+
 class StockEvent(Base):
     """One append-only ledger entry; positions are the running sums of these."""
 

@@ -8,19 +8,18 @@ the allocation core can re-decide on fresh stock within the same order transacti
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data import ledger
-from data.availability import sku_ids
+from data.availability import SkuIds, sku_ids
 from data.db import Database
-from data.models import Node, NodeKind, Reservation, ReservationStatus, StockPosition
+from data.models import Node, NodeKind, NodePickDay, StockPosition, utcnow
 
 
 class _Item(Protocol):
@@ -34,7 +33,8 @@ def node_records(session: Session) -> list[dict[str, Any]]:
     """Active nodes as plain records (id order) for building the allocation network."""
     rows = session.scalars(select(Node).where(Node.active.is_(True)).order_by(Node.id)).all()
     return [{
-        "code": n.code, "kind": n.kind.value, "lat": n.lat, "lon": n.lon, "zip": n.zip,
+        "code": n.code, "db_id": n.id, "kind": n.kind.value, "lat": n.lat, "lon": n.lon,
+        "zip": n.zip,
         "zip3": int(n.zip[:3]) if n.zip[:3].isdigit() else None,
         "ship_from_store": n.kind == NodeKind.store and n.ship_from_store,
         "click_and_collect": n.kind == NodeKind.store and n.click_and_collect,
@@ -57,15 +57,12 @@ class DbLedger:
         """Units each node can still pick today: daily capacity minus today's reservations."""
         if self._capacity is None:
             return None
-        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         session = self._session or self.db.read_session()
         try:
             rows = session.execute(
-                select(Node.code, func.sum(Reservation.qty))
-                .join(Node, Node.id == Reservation.node_id)
-                .where(Reservation.created_at >= midnight,
-                       Reservation.status != ReservationStatus.released)
-                .group_by(Node.code)
+                select(Node.code, NodePickDay.units)
+                .join(Node, Node.id == NodePickDay.node_id)
+                .where(NodePickDay.day == utcnow().date())
             ).all()
         finally:
             if self._session is None:
@@ -124,3 +121,57 @@ class DbLedger:
         with self._tx() as s:
             for rid in reservation_ids:
                 ledger.release(s, rid)
+
+
+class SnapshotLedger:
+    """ATP and pick capacity read outside any write transaction, for the service's decision.
+
+    Each read is one DB-API statement on the read engine (on SQLite it never waits for the
+    writer). Reserving goes through the caller's commit (`allocate(..., reserve=...)`),
+    which re-checks every hold on the locked row, so a stale read can cost a retry but
+    never an oversell.
+    """
+
+    def __init__(self, db: Database, node_codes: Sequence[str], node_ids: np.ndarray,
+                 skus: SkuIds, daily_capacity: np.ndarray | None = None) -> None:
+        self.db = db
+        self.node_codes = list(node_codes)
+        self._row = {int(i): k for k, i in enumerate(node_ids)}
+        self._skus = skus
+        self._capacity = daily_capacity
+
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """ATP (>= 0) of the SKUs at every node, shape (len(node_codes), len(skus))."""
+        ids = self._skus.get(skus)
+        col = {ids[s]: j for j, s in enumerate(skus)}
+        rows = self.db.read_rows(
+            "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
+            f"WHERE sku_id IN ({', '.join('?' * len(col))})", list(col))
+        out = np.zeros((len(self.node_codes), len(skus)), dtype=np.int64)
+        row = self._row
+        for node_id, sku_id, atp in rows:
+            i = row.get(node_id)
+            if i is not None and atp > 0:
+                out[i, col[sku_id]] = atp
+        return out
+
+    def capacity_left(self) -> np.ndarray | None:
+        """Units each node can still pick today: daily capacity minus today's pick load."""
+        if self._capacity is None:
+            return None
+        left = np.array(self._capacity, dtype=np.int64, copy=True)
+        for node_id, used in self.db.read_rows(
+                "SELECT node_id, units FROM node_pick_days WHERE day = ?",
+                [utcnow().date().isoformat() if self.db.sqlite else utcnow().date()]):
+            i = self._row.get(node_id)
+            if i is not None:
+                left[i] = max(int(left[i]) - int(used), 0)
+        return left
+
+    def reserve(self, items: Sequence[_Item], *, reference: str) -> list[int]:
+        """Not here: the service commits holds with the order (allocate's `reserve=`)."""
+        raise NotImplementedError("SnapshotLedger reads only; pass reserve= to allocate()")
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Not here: releases go through data.ledger in a write transaction."""
+        raise NotImplementedError("SnapshotLedger reads only")

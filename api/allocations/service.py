@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from allocation.costs import CostModel
+from allocation.decision import Decision
+from allocation.ledger import ReserveItem
 from allocation.network import UNLIMITED, Network, Order, OrderLine
-from allocation.service import allocate, decide, reserve_items
+from allocation.service import allocate, decide
 from api.allocations.schemas import AllocationIn
-from data import ledger
-from data.availability import sku_ids
+from data.availability import SkuIds
 from data.db import Database
 from data.errors import DomainError, UnknownReference
-from data.idempotency import run_once
-from data.models import Node, OrderStatus, Reservation, utcnow
-from data.models import Order as OrderRow
-from data.models import OrderLine as OrderLineRow
-from data.stock_ledger import DbLedger, node_records
+from data.idempotency import request_hash
+from data.models import OrderStatus, utcnow
+from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
+from data.stock_ledger import SnapshotLedger, node_records
+
+SCOPE = "allocations"
 
 
 class OrderExists(DomainError):
@@ -45,6 +46,8 @@ class AllocationContext:
         self._network: Network | None = None
         self._capacity: np.ndarray | None = None
         self._zones: np.ndarray | None = None
+        self._node_ids: np.ndarray | None = None
+        self.skus = SkuIds(db)
         self.pricing: Any = None  # api.allocations.pricing.ServicePricing when enabled
 
     def opportunity(self, policy: str) -> Any:
@@ -73,9 +76,16 @@ class AllocationContext:
                 self._capacity = np.array(
                     [UNLIMITED if r["pick_capacity"] is None else r["pick_capacity"]
                      for r in recs], dtype=np.int64)
+                self._node_ids = np.array([r["db_id"] for r in recs], dtype=np.int64)
                 self._loaded = time.monotonic()
             assert self._capacity is not None
             return self._network, self._capacity
+
+    def node_ids(self) -> np.ndarray:
+        """Database ids of the network's nodes, in its order."""
+        self.network()
+        assert self._node_ids is not None
+        return self._node_ids
 
 
 def _to_order(req: AllocationIn, network: Network) -> Order:
@@ -98,59 +108,82 @@ def _to_order(req: AllocationIn, network: Network) -> Order:
                  max_parcels=c.max_parcels, deliver_by=c.deliver_by)
 
 
-def _check_skus(s: Session, req: AllocationIn) -> dict[str, int]:
-    return sku_ids(s, list(dict.fromkeys(x.sku for x in req.lines)))
+def _holds(decision: Decision, network: Network, node_ids: np.ndarray,
+           sku_ids: dict[str, int]) -> list[Hold]:
+    """One hold (reservation) per line and node the decision takes units from."""
+    return [Hold(line_no=ld.line + 1, node_id=int(node_ids[network.index[a.node]]), node=a.node,
+                 sku_id=sku_ids[ld.sku], sku=ld.sku, qty=a.qty, method=a.method)
+            for ld in decision.lines for a in ld.allocations]
 
 
-def _commit(s: Session, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:
-    network, capacity = ctx.network()
-    order = _to_order(req, network)
-    sku_ids = _check_skus(s, req)
-    if s.scalar(select(OrderRow.id).where(OrderRow.external_id == req.order_id)) is not None:
-        raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or use a new id")
-    pickup_id = (s.scalar(select(Node.id).where(Node.code == req.pickup_store))
-                 if req.pickup_store else None)
-    row = OrderRow(external_id=req.order_id, method=req.method, pickup_node_id=pickup_id,
-                   ship_zip=req.zip, ship_lat=order.lat, ship_lon=order.lon)
-    s.add(row)
-    s.flush()
-    lines = [OrderLineRow(order_id=row.id, line_no=k + 1, sku_id=sku_ids[x.sku], qty=x.qty)
-             for k, x in enumerate(req.lines)]
-    s.add_all(lines)
-    s.flush()
-    led = DbLedger(ctx.db, network.codes, session=s, daily_capacity=capacity)
-    decision = allocate(order, network, led, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
-                        opportunity=ctx.opportunity(req.policy), now=utcnow())
-    if ctx.pricing is not None:
-        ctx.pricing.order_seen()  # a due price refresh starts on its own thread
-    # Record the method of each reservation: store tasks and pickups are read from it.
-    method_of = {(a.node, ld.sku): a.method for ld in decision.lines for a in ld.allocations}
-    for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
-        s.execute(update(Reservation).where(Reservation.id == rid)
-                  .values(method=method_of[(it.node, it.sku)])
-                  .execution_options(synchronize_session=False))
-    # Share each (node, SKU) reservation among the lines it serves: one reservation per
-    # line and node, so every line can be shipped, cancelled or re-routed on its own.
-    parts: dict[tuple[str, str], list[tuple[int | None, int]]] = {}
-    for ln, ld in zip(lines, decision.lines, strict=True):
-        for a in ld.allocations:
-            parts.setdefault((a.node, ld.sku), []).append((ln.id, a.qty))
-    for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
-        ledger.split_reservation(s, rid, parts[(it.node, it.sku)])
-    out = decision.to_dict()
+def _status(decision: Decision, req: AllocationIn) -> tuple[OrderStatus, list[str]]:
     unfilled = decision.unfilled_units
     total = sum(x.qty for x in req.lines)
-    row.status = (OrderStatus.allocated if unfilled == 0 else OrderStatus.open
-                  if unfilled == total else OrderStatus.partially_allocated)
-    for ln, ld in zip(lines, decision.lines, strict=True):
-        ln.state = "allocated" if ld.unfilled == 0 else "unfilled" if not ld.allocations \
-            else "partially_allocated"
-    row.decision = out
-    from api.orders.service import record_allocated
+    status = (OrderStatus.allocated if unfilled == 0 else OrderStatus.open
+              if unfilled == total else OrderStatus.partially_allocated)
+    states = ["allocated" if ld.unfilled == 0 else "unfilled" if not ld.allocations
+              else "partially_allocated" for ld in decision.lines]
+    return status, states
 
-    record_allocated(s, row, lines)
-    return {"order_id": req.order_id, "status": row.status.value, "dry_run": False,
-            "decision": out}
+
+class _Replayed(Exception):
+    """Another request with the same idempotency key committed first: its answer."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("replayed")
+        self.result = result
+
+
+def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
+            digest: str | None) -> dict[str, Any]:
+    """Decide on a read snapshot, then hold the stock and write the order in one transaction.
+
+    Nothing waits on the write lock while the decision is made; a hold that lost its race
+    rolls the transaction back and the allocation core decides again on fresh stock.
+    """
+    network, capacity = ctx.network()
+    node_ids = ctx.node_ids()
+    order = _to_order(req, network)
+    sku_ids = ctx.skus.get([x.sku for x in req.lines])
+    if ctx.db.read_rows("SELECT 1 FROM orders WHERE external_id = ?", [req.order_id]):
+        raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or use a new id")
+    pickup_id = (int(node_ids[network.index[req.pickup_store]]) if req.pickup_store else None)
+    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity)
+    result: dict[str, Any] = {}
+
+    def commit(decision: Decision, _items: list[ReserveItem]) -> list[int]:
+        status, states = _status(decision, req)
+        rec = OrderRecord(
+            external_id=req.order_id, method=req.method, pickup_node_id=pickup_id,
+            ship_zip=req.zip, ship_lat=order.lat, ship_lon=order.lon, status=status,
+            lines=[(k + 1, sku_ids[x.sku], x.qty, st)
+                   for k, (x, st) in enumerate(zip(req.lines, states, strict=True))],
+            holds=_holds(decision, network, node_ids, sku_ids))
+
+        def decided(res_ids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+            out = replace(decision, reservations=tuple(res_ids)).to_dict()
+            result.update({"order_id": req.order_id, "status": status.value,
+                           "dry_run": False, "decision": out})
+            return out, result
+
+        with ctx.db.raw_transaction() as cur:
+            if key is not None and digest is not None:
+                stored = stored_response(cur, key, SCOPE, digest)
+                if stored is not None:
+                    raise _Replayed(stored)
+            try:
+                _, res_ids = write_order(cur, rec, decided,
+                                         None if key is None else (key, SCOPE, str(digest)))
+            except DuplicateOrder:
+                raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or "
+                                  "use a new id") from None
+        return res_ids
+
+    allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
+             opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit)
+    if ctx.pricing is not None:
+        ctx.pricing.order_seen()  # a due price refresh starts on its own thread
+    return result
 
 
 def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
@@ -159,16 +192,29 @@ def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
     if req.dry_run:
         network, capacity = ctx.network()
         order = _to_order(req, network)
-        with db.read_session() as s:
-            _check_skus(s, req)
-        led = DbLedger(db, network.codes, daily_capacity=capacity)
+        ctx.skus.get([x.sku for x in req.lines])
+        led = SnapshotLedger(db, network.codes, ctx.node_ids(), ctx.skus, capacity)
         skus = list(dict.fromkeys(x.sku for x in req.lines))
         decision, _ = decide(order, network, led.atp(skus), req.policy, cost=ctx.cost,
                              capacity=led.capacity_left(), zone_matrix=ctx.zones(),
                              opportunity=ctx.opportunity(req.policy), now=utcnow())
-        return {"order_id": req.order_id, "status": "quoted", "dry_run": True,
+        return {"order_id": req.order_id, "status": "quoted", "dry_run": True, "replayed": False,
                 "decision": decision.to_dict()}
     key = header_key or req.idempotency_key
-    payload = req.model_dump(mode="json", exclude={"idempotency_key"})
-    result, replayed = run_once(db, key, "allocations", payload, lambda s: _commit(s, ctx, req))
-    return {**result, "replayed": replayed}
+    if key is None:
+        return {**_commit(ctx, req, None, None), "replayed": False}
+    digest = request_hash(req.model_dump(mode="json", exclude={"idempotency_key"}))
+    with db.raw_read() as cur:
+        stored = stored_response(cur, key, SCOPE, digest)
+    if stored is not None:
+        return {**stored, "replayed": True}
+    try:
+        return {**_commit(ctx, req, key, digest), "replayed": False}
+    except _Replayed as done:
+        return {**done.result, "replayed": True}
+    except db.integrity_errors:  # the same key committed by another worker a moment ago
+        with db.raw_read() as cur:
+            stored = stored_response(cur, key, SCOPE, digest)
+        if stored is None:
+            raise
+        return {**stored, "replayed": True}

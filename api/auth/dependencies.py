@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth.service import LOCAL_ADMIN, Principal, lookup
+from data.db import Database
 from data.errors import DomainError
 
 
@@ -35,7 +37,7 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The caller behind the request's API key (an admin when auth is off), or 401."""
     if not getattr(request.app.state.settings, "auth_required", True):
         return LOCAL_ADMIN
@@ -45,18 +47,22 @@ def current_principal(request: Request) -> Principal:
     token = _token(request)
     if token is None:
         raise Unauthorized("send an API key: Authorization: Bearer <key> (or X-API-Key)")
-    with request.app.state.db.read_session() as s:
-        principal = lookup(s, token)
+    principal = await run_in_threadpool(_lookup, request.app.state.db, token)
     if principal is None:
         raise Unauthorized("the API key is unknown or revoked")
     request.state.principal = principal
     return principal
 
 
+def _lookup(db: Database, token: str) -> Principal | None:
+    with db.read_session() as s:
+        return lookup(s, token)
+
+
 def require(*scopes: str) -> Callable[[Request], Principal]:
     """A dependency passing callers holding any of `scopes` (or admin); others get 403."""
 
-    def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not any(principal.can(s) for s in scopes):
             raise Forbidden(f"this needs one of the scopes: {', '.join(scopes)}",
                             required=list(scopes))

@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from data import ledger
 from data.db import Database
 from data.errors import InsufficientStock, InvalidState
+from data.ledger import utc_day
 from data.models import (
     EventKind,
+    NodePickDay,
     Reservation,
     ReservationStatus,
     StockEvent,
@@ -81,10 +83,19 @@ def check_invariants(db: Database) -> None:
             select(Reservation.node_id, Reservation.sku_id, func.sum(Reservation.qty))
             .where(Reservation.status == ReservationStatus.open)
             .group_by(Reservation.node_id, Reservation.sku_id)).all()}
+        held: dict[tuple[int, dt.date], int] = {}
+        for n, at, q in s.execute(select(Reservation.node_id, Reservation.created_at,
+                                         Reservation.qty)
+                                  .where(Reservation.status != ReservationStatus.released)):
+            held[n, utc_day(at)] = held.get((n, utc_day(at)), 0) + q
+        picks = {(n, d): u for n, d, u in s.execute(
+            select(NodePickDay.node_id, NodePickDay.day, NodePickDay.units)) if u}
     for node_id, sku_id, on_hand, reserved in positions:
         assert on_hand >= 0 and reserved >= 0
         assert ev.get((node_id, sku_id), (0, 0)) == (on_hand, reserved)
         assert open_res.get((node_id, sku_id), 0) == reserved
+    # Pick load per node and day == units reserved that day and not released.
+    assert picks == held
 
 
 @pytest.mark.slow
