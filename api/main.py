@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db or Database.from_url(settings.database_url)
-        app.state.allocation = AllocationContext(app.state.db)
+        app.state.allocation = AllocationContext(app.state.db,
+                                                 group_commit=settings.group_commit)
         app.state.skus = app.state.allocation.skus
         app.state.simulations = SimulationJobs(app.state.db.url)
         logs.configure(settings.log_level)
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if app.state.allocation.pricing is not None:
             app.state.allocation.pricing.stop()
         app.state.simulations.shutdown()
+        if app.state.allocation.committer is not None:
+            app.state.allocation.committer.stop()
         if db is None:
             app.state.db.dispose()
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_availability_skus: int = Field(default=200, gt=0)
     default_radius_miles: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+    group_commit: bool = Field(
+        default=True, description="On SQLite, commit waiting allocations together on one "
+        "writer thread (each in its own savepoint); off: one transaction per order.")
     auth_required: bool = Field(
         default=True, description="Require an API key (Authorization: Bearer ...) on /v1.")
     pickup_expiry_days: float = Field(

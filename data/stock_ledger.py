@@ -52,6 +52,7 @@ class DbLedger:
         self._row = {c: i for i, c in enumerate(self.node_codes)}
         self._session = session
         self._capacity = daily_capacity
+        self._load: list[tuple[int, int]] | None = None
 
     def capacity_left(self) -> np.ndarray | None:
         """Units each node can still pick today: daily capacity minus today's reservations."""
@@ -139,14 +140,20 @@ class SnapshotLedger:
         self._row = {int(i): k for k, i in enumerate(node_ids)}
         self._skus = skus
         self._capacity = daily_capacity
+        self._load: list[tuple[int, int]] | None = None
 
     def atp(self, skus: Sequence[str]) -> np.ndarray:
         """ATP (>= 0) of the SKUs at every node, shape (len(node_codes), len(skus))."""
         ids = self._skus.get(skus)
         col = {ids[s]: j for j, s in enumerate(skus)}
-        rows = self.db.read_rows(
-            "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
-            f"WHERE sku_id IN ({', '.join('?' * len(col))})", list(col))
+        with self.db.raw_read() as cur:
+            rows = cur.execute(
+                "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
+                f"WHERE sku_id IN ({', '.join('?' * len(col))})", list(col)).fetchall()
+            # The pick load of the same moment, for capacity_left() (one connection).
+            self._load = (None if self._capacity is None else cur.execute(
+                "SELECT node_id, units FROM node_pick_days WHERE day = ?",
+                [cur.day(utcnow().date())]).fetchall())
         out = np.zeros((len(self.node_codes), len(skus)), dtype=np.int64)
         row = self._row
         for node_id, sku_id, atp in rows:
@@ -159,10 +166,14 @@ class SnapshotLedger:
         """Units each node can still pick today: daily capacity minus today's pick load."""
         if self._capacity is None:
             return None
+        load = self._load
+        if load is None:  # no atp() read yet
+            load = self.db.read_rows("SELECT node_id, units FROM node_pick_days WHERE day = ?",
+                                     [utcnow().date().isoformat() if self.db.sqlite
+                                      else utcnow().date()])
+        self._load = None
         left = np.array(self._capacity, dtype=np.int64, copy=True)
-        for node_id, used in self.db.read_rows(
-                "SELECT node_id, units FROM node_pick_days WHERE day = ?",
-                [utcnow().date().isoformat() if self.db.sqlite else utcnow().date()]):
+        for node_id, used in load:
             i = self._row.get(node_id)
             if i is not None:
                 left[i] = max(int(left[i]) - int(used), 0)

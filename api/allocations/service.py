@@ -16,8 +16,9 @@ from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.service import allocate, decide
 from api.allocations.schemas import AllocationIn
 from data.availability import SkuIds
-from data.db import Database
+from data.db import Database, RawCursor
 from data.errors import DomainError, UnknownReference
+from data.group_commit import GroupCommitter, run_write
 from data.idempotency import request_hash
 from data.models import OrderStatus, utcnow
 from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
@@ -37,7 +38,8 @@ class OrderExists(DomainError):
 class AllocationContext:
     """What every allocation needs and rarely changes: the network, zones, the cost model."""
 
-    def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, db: Database, ttl_seconds: float = 30.0,
+                 group_commit: bool = True) -> None:
         self.db = db
         self.ttl = ttl_seconds
         self.cost = CostModel()
@@ -48,6 +50,8 @@ class AllocationContext:
         self._zones: np.ndarray | None = None
         self._node_ids: np.ndarray | None = None
         self.skus = SkuIds(db)
+        # SQLite: one writer thread commits the waiting orders together (data.group_commit).
+        self.committer = GroupCommitter(db) if db.sqlite and group_commit else None
         self.pricing: Any = None  # api.allocations.pricing.ServicePricing when enabled
 
     def opportunity(self, policy: str) -> Any:
@@ -145,8 +149,6 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
     node_ids = ctx.node_ids()
     order = _to_order(req, network)
     sku_ids = ctx.skus.get([x.sku for x in req.lines])
-    if ctx.db.read_rows("SELECT 1 FROM orders WHERE external_id = ?", [req.order_id]):
-        raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or use a new id")
     pickup_id = (int(node_ids[network.index[req.pickup_store]]) if req.pickup_store else None)
     snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity)
     result: dict[str, Any] = {}
@@ -166,18 +168,19 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
                            "dry_run": False, "decision": out})
             return out, result
 
-        with ctx.db.raw_transaction() as cur:
+        def job(cur: RawCursor) -> list[int]:
             if key is not None and digest is not None:
                 stored = stored_response(cur, key, SCOPE, digest)
                 if stored is not None:
                     raise _Replayed(stored)
             try:
-                _, res_ids = write_order(cur, rec, decided,
-                                         None if key is None else (key, SCOPE, str(digest)))
+                return write_order(cur, rec, decided,
+                                   None if key is None else (key, SCOPE, str(digest)))[1]
             except DuplicateOrder:
                 raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or "
                                   "use a new id") from None
-        return res_ids
+
+        return run_write(ctx.db, ctx.committer, job)
 
     allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
              opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit)
