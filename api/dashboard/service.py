@@ -29,12 +29,11 @@ COUNT_CAP = 10_000
 SORTS = {"node", "sku", "category", "on_hand", "reserved", "safety_stock", "atp",
          "days_of_cover"}
 RISKS = tuple(RISK_CODES)
-# Sort keys of one stock row, each the leading key of an index after the risk class.
+# Sort keys of one stock row, each the key of an index after (risk class, category).
 NUMERIC = {"on_hand": "on_hand", "reserved": "reserved", "safety_stock": "safety_stock",
            "atp": ATP_SQL, "days_of_cover": COVER_SQL}
 COLUMNS = (f"n.code, s.code, s.name, s.category, sp.on_hand, sp.reserved, sp.safety_stock, "
            f"{ATP_SQL}, {COVER_SQL}, {RISK_SQL}")
-IN_CATEGORY = "+sp.sku_id IN (SELECT id FROM skus WHERE category = :category)"
 
 
 @dataclass(frozen=True)
@@ -64,10 +63,15 @@ def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
     Order: the sort key, then node and SKU ids in the same direction (node code then SKU
     id for the node sort, SKU code then node id for the SKU sort, category then SKU id then
     node id for the category sort); positions without a forecast (no days of cover) come
-    last either way. Every query walks an index of migration 0005 in that order and stops
-    at the page, so a page costs about its offset, not the size of the network.
+    last either way. Every query walks indexes of migration 0006 in that order and stops at
+    the page, and every filter is an index prefix (risk class, category, node), so a page
+    costs about its offset, whatever the filters: never the size of the network.
     """
     params: dict[str, Any] = {"limit": q.per_page, "offset": (q.page - 1) * q.per_page}
+    if session.get_bind().dialect.name == "postgresql":
+        # Short index walks: compiling them (JIT, for plans the planner costs high because
+        # it does not know they stop early) took longer than running them.
+        session.execute(text("SET LOCAL jit = off"))
     node_id = None
     if q.node:
         node_id = session.scalar(select(Node.id).where(Node.code == q.node))
@@ -83,45 +87,70 @@ def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:
         rows = _one_node(session, q, params, direction)
     elif q.sort in NUMERIC:
         rows = _by_key(session, q, params, direction)
+    elif q.sort == "node":
+        rows = _by_node(session, q, params, direction)
     else:
-        rows = _by_code(session, q, params, direction)
+        rows = _by_sku(session, q, params, direction)
     return _result(rows, _capped_count(session, q, params), q)
-
-
-def _where(q: StockQuery, *, risk_indexed: bool) -> list[str]:
-    """Filters on stock_positions sp (category by SKU id, so the index order survives)."""
-    where = []
-    if q.node:
-        where.append("sp.node_id = :node_id")
-    if q.category:
-        where.append(IN_CATEGORY)
-    if q.risk:
-        # `+ 0` hides the risk indexes where another index should drive (one node's rows).
-        where.append(f"{RISK_SQL} = :risk" if risk_indexed else f"{RISK_SQL} + 0 = :risk")
-    return where
 
 
 def _and(where: list[str]) -> str:
     return (" WHERE " + " AND ".join(where)) if where else ""
 
 
+def _classes(q: StockQuery) -> list[int]:
+    return [RISK_CODES[q.risk]] if q.risk else sorted(RISK_CODES.values())
+
+
+def _categories(session: Session, q: StockQuery) -> list[str]:
+    """The filter's category, or every category (read once per session)."""
+    if q.category:
+        return [q.category]
+    if "omni_categories" not in session.info:
+        session.info["omni_categories"] = categories(session)
+    return session.info["omni_categories"]
+
+
 def _one_node(session: Session, q: StockQuery, params: dict[str, Any],
               direction: str) -> list[Any]:
-    """A node's few thousand positions: read by primary key, sorted in memory."""
-    key = {"node": f"n.code {direction}, sp.sku_id", "sku": f"s.code {direction}, sp.node_id",
-           "category": f"s.category {direction}, sp.sku_id"}.get(q.sort)
-    if key is None:
-        expr = NUMERIC[q.sort]
-        key = f"{expr} IS NULL, {expr} + 0 {direction}, sp.sku_id"
-    sql = (f"SELECT {COLUMNS} FROM stock_positions sp JOIN nodes n ON n.id = sp.node_id "
-           f"JOIN skus s ON s.id = sp.sku_id{_and(_where(q, risk_indexed=False))} "
-           f"ORDER BY {key} {direction} LIMIT :limit OFFSET :offset")
+    """A node's few thousand positions: read by primary key, their keys sorted in memory,
+    the page's rows joined after.
+
+    `+ 0` and `|| ''` hide the risk and category indexes: the node's primary key range drives.
+    """
+    join, tie = "", "sku_id"
+    if q.sort == "node":  # one node: by SKU id
+        key = None
+    elif q.sort in ("sku", "category"):
+        key = f"s.{'code' if q.sort == 'sku' else 'category'}"
+        join = " JOIN skus s ON s.id = sp.sku_id"
+        tie = "node_id" if q.sort == "sku" else "sku_id"
+    else:
+        key = f"{NUMERIC[q.sort]} + 0"
+    where = ["sp.node_id = :node_id"]
+    if q.category:
+        where.append("sp.category || '' = :category")
+    if q.risk:
+        where.append(f"{RISK_SQL} + 0 = :risk")
+
+    def order(k: str | None, t: str) -> str:
+        nulls = f"{k} IS NULL, " if q.sort in NUMERIC else ""  # no days of cover: last
+        return f"{nulls}{k} {direction}, {t} {direction}" if k else f"{t} {direction}"
+
+    sql = (f"WITH page AS (SELECT sp.node_id AS node_id, sp.sku_id AS sku_id, "
+           f"{key or 'NULL'} AS k FROM stock_positions sp{join}{_and(where)} "
+           f"ORDER BY {order(key, f'sp.{tie}')} LIMIT :limit OFFSET :offset) "
+           f"SELECT {COLUMNS} FROM page JOIN stock_positions sp ON sp.node_id = page.node_id "
+           f"AND sp.sku_id = page.sku_id JOIN nodes n ON n.id = sp.node_id "
+           f"JOIN skus s ON s.id = sp.sku_id "
+           f"ORDER BY {order('page.k' if key else None, f'page.{tie}')}")
     return list(session.execute(text(sql), params).all())
 
 
 def _by_key(session: Session, q: StockQuery, params: dict[str, Any],
             direction: str) -> list[Any]:
-    """Network-wide sort by a stock figure: merge the ordered index range of each risk class."""
+    """Network-wide sort by a stock figure: merge the ordered index range of each
+    (risk class, category)."""
     expr = NUMERIC[q.sort]
     if q.sort != "days_of_cover":
         return _merge(session, q, params, expr, direction, None)
@@ -131,10 +160,13 @@ def _by_key(session: Session, q: StockQuery, params: dict[str, Any],
         return rows
     # Past the positions with days of cover: those without a forecast, by node and SKU.
     with_cover = params["offset"] + len(rows)
-    if not rows:  # how many have cover, up to the offset: a range of each class's index
-        with_cover = sum(_count(session, replace(q, risk=name), {**params, "risk": code},
-                                f"{expr} >= 0", params["offset"])
-                         for name, code in RISK_CODES.items() if q.risk in (None, name))
+    if not rows:  # how many have cover, up to the offset: ranges of the cover index
+        with_cover = 0
+        for name, code in RISK_CODES.items():
+            for cat in _categories(session, q) if q.risk in (None, name) else ():
+                with_cover += _count(session, replace(q, risk=name, category=cat),
+                                     {"risk": code, "category": cat}, expr,
+                                     params["offset"] - with_cover)
     rest = dict(params, limit=q.per_page - len(rows),
                 offset=max(0, params["offset"] - with_cover))
     return rows + _merge(session, q, rest, None, direction, f"{expr} IS NULL")
@@ -142,20 +174,24 @@ def _by_key(session: Session, q: StockQuery, params: dict[str, Any],
 
 def _merge(session: Session, q: StockQuery, params: dict[str, Any], expr: str | None,
            direction: str, extra: str | None) -> list[Any]:
-    classes = [params["risk"]] if q.risk else sorted(RISK_CODES.values())
+    """Merge one ordered index range per (risk class, category): `expr` (or nothing: node
+    and SKU ids), then node and SKU ids, each in `direction`; `extra` filters every range."""
+    cats = _categories(session, q)
     keys = (["k"] if expr else []) + ["node_id", "sku_id"]
+    params = dict(params, **{f"cat{i}": c for i, c in enumerate(cats)})
     arms = []
-    for code in classes:
-        where = [w for w in _where(q, risk_indexed=True) if ":risk" not in w]
-        where.append(f"{RISK_SQL} = {int(code)}")
-        if extra:
-            where.append(extra)
-        arms.append(f"SELECT sp.node_id AS node_id, sp.sku_id AS sku_id, "
-                    f"{expr or 'NULL'} AS k FROM stock_positions sp{_and(where)}")
+    for code in _classes(q):
+        for i in range(len(cats)):
+            where = [f"{RISK_SQL} = {int(code)}", f"sp.category = :cat{i}"]
+            if extra:
+                where.append(extra)
+            arms.append(f"SELECT sp.node_id AS node_id, sp.sku_id AS sku_id, "
+                        f"{expr or 'NULL'} AS k FROM stock_positions sp{_and(where)}")
     order = ", ".join(f"{k} {direction}" for k in keys)
     if len(arms) > 1 and session.get_bind().dialect.name != "sqlite":
-        # PostgreSQL merges no ordered index ranges of a flattened UNION ALL (the risk
-        # class is no constant at that level): each class gets its own ordered LIMIT.
+        # PostgreSQL merges no index ranges of a flattened UNION ALL (the risk class is no
+        # constant at that level): each range gets its own ordered LIMIT, and a Merge
+        # Append reads each only as far as the page needs.
         arms = [f"({arm} ORDER BY {order} LIMIT :arm_limit)" for arm in arms]
         params = dict(params, arm_limit=params["offset"] + params["limit"])
     sql = (f"WITH page AS ({' UNION ALL '.join(arms)} ORDER BY {order} "
@@ -167,41 +203,127 @@ def _merge(session: Session, q: StockQuery, params: dict[str, Any], expr: str | 
     return list(session.execute(text(sql), params).all())
 
 
-def _by_code(session: Session, q: StockQuery, params: dict[str, Any],
+def _by_node(session: Session, q: StockQuery, params: dict[str, Any],
              direction: str) -> list[Any]:
-    """Network-wide sort by node, SKU or category: walk that table's index, then the stock's.
+    """Network-wide sort by node code, then SKU id.
+
+    Unfiltered: walk the nodes by code and each node's primary key range (CROSS JOIN fixes
+    that join order on SQLite; PostgreSQL plans it as an inner join). Filtered: count each
+    node's matches in its ranges of the (risk class, category, node) index, nodes in code
+    order in growing batches, until the page is reached; then sort the rows of the few
+    nodes the page spans. Either way a page costs about its offset.
+    """
+    if not (q.risk or q.category):
+        sql = (f"SELECT {COLUMNS} FROM nodes n CROSS JOIN stock_positions sp CROSS JOIN skus s "
+               f"WHERE sp.node_id = n.id AND s.id = sp.sku_id "
+               f"ORDER BY n.code {direction}, sp.sku_id {direction} LIMIT :limit OFFSET :offset")
+        return list(session.execute(text(sql), params).all())
+    cats = _categories(session, q)
+    binds = {f"cat{i}": c for i, c in enumerate(cats)}
+    prefix = (f"{RISK_SQL} IN ({', '.join(str(c) for c in _classes(q))}) AND sp.category IN "
+              f"({', '.join(f':cat{i}' for i in range(len(cats)))})")
+    order = Node.code.desc() if direction == "DESC" else Node.code.asc()
+    nodes = list(session.scalars(select(Node.id).order_by(order)))
+    offset, need = params["offset"], params["offset"] + params["limit"]
+    seen, before, span = 0, 0, []
+    lo, batch = 0, 1
+    while lo < len(nodes) and seen < need:
+        ids = nodes[lo:lo + batch]
+        counts = dict(session.execute(text(
+            f"SELECT sp.node_id, count(*) FROM stock_positions sp WHERE {prefix} AND "
+            f"sp.node_id IN ({', '.join(str(int(i)) for i in ids)}) GROUP BY sp.node_id"),
+            binds).all())
+        for node_id in ids:
+            n = int(counts.get(node_id, 0))
+            if n and seen + n > offset:
+                if not span:
+                    before = seen
+                span.append(node_id)
+            seen += n
+            if seen >= need:
+                break
+        lo, batch = lo + batch, batch * 2
+    if not span:
+        return []
+    sql = (f"SELECT {COLUMNS} FROM stock_positions sp JOIN nodes n ON n.id = sp.node_id "
+           f"JOIN skus s ON s.id = sp.sku_id WHERE {prefix} AND sp.node_id IN "
+           f"({', '.join(str(int(i)) for i in span)}) "
+           # `+ 0`: the (risk class, SKU) index has the order but not the node ranges.
+           f"ORDER BY n.code {direction}, sp.sku_id + 0 {direction} LIMIT :limit OFFSET :skip")
+    return list(session.execute(text(sql), {**binds, "limit": params["limit"],
+                                            "skip": offset - before}).all())
+
+
+def _by_sku(session: Session, q: StockQuery, params: dict[str, Any],
+            direction: str) -> list[Any]:
+    """Network-wide sort by SKU code or category: walk the SKUs in that order (the category
+    filter on the SKU row) and each SKU's positions by node id ((SKU, node) or (risk class,
+    SKU, node) index).
 
     CROSS JOIN fixes the join order on SQLite (PostgreSQL plans it as an inner join).
     """
-    where = _where(q, risk_indexed=True)
-    if q.sort == "node":
-        joins = ("nodes n CROSS JOIN stock_positions sp CROSS JOIN skus s",
-                 "sp.node_id = n.id AND s.id = sp.sku_id")
-        order = f"n.code {direction}, sp.sku_id {direction}"
-    else:
-        joins = ("skus s CROSS JOIN stock_positions sp CROSS JOIN nodes n",
-                 "sp.sku_id = s.id AND n.id = sp.node_id")
-        if q.category:
-            where.remove(IN_CATEGORY)
-            # By SKU code: filter on the SKU row, not by the category index (its order).
-            where.append("s.category = :category" if q.sort == "category"
-                         else "s.category || '' = :category")
-        order = (f"s.code {direction}, sp.node_id {direction}" if q.sort == "sku" else
-                 f"s.category {direction}, s.id {direction}, sp.node_id {direction}")
-    sql = (f"SELECT {COLUMNS} FROM {joins[0]}{_and([joins[1], *where])} "
-           f"ORDER BY {order} LIMIT :limit OFFSET :offset")
+    where = ["sp.sku_id = s.id", "n.id = sp.node_id"]
+    if q.risk:
+        where.append(f"{RISK_SQL} = :risk")
+    if q.category:
+        # By SKU code, SQLite (no statistics) must filter on the SKU row, not walk the
+        # category index (not in code order); PostgreSQL must see the plain condition to
+        # estimate the category's size (else it sorts all the category's positions).
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        where.append("s.category || '' = :category" if q.sort == "sku" and sqlite
+                     else "s.category = :category")
+    order = (f"s.code {direction}, sp.node_id {direction}" if q.sort == "sku" else
+             f"s.category {direction}, s.id {direction}, sp.node_id {direction}")
+    sql = (f"SELECT {COLUMNS} FROM skus s CROSS JOIN stock_positions sp CROSS JOIN nodes n"
+           f"{_and(where)} ORDER BY {order} LIMIT :limit OFFSET :offset")
     return list(session.execute(text(sql), params).all())
 
 
-def _count(session: Session, q: StockQuery, params: dict[str, Any], extra: str | None,
+def _count(session: Session, q: StockQuery, params: dict[str, Any], has: str | None,
            cap: int) -> int:
-    """Matching positions, counted up to cap (a count stops at the cap, it never scans on)."""
-    where = _where(q, risk_indexed=not q.node)
-    if extra:
-        where.append(extra)
-    sql = (f"SELECT count(*) FROM (SELECT 1 FROM stock_positions sp{_and(where)} "
-           f"LIMIT :cap) AS capped")
+    """Matching positions (those with a value of expression `has` if given), up to cap.
+
+    A count stops at the cap, it never scans on. Network-wide, the filters are a prefix of
+    an index, and each range is read in its index order (`ORDER BY` the index's next keys):
+    so PostgreSQL walks the index and stops at the cap instead of collecting the whole range
+    in a bitmap first.
+    """
     binds = {k: params[k] for k in ("node_id", "category", "risk") if k in params}
+    if q.node:  # the node's primary key range; the rest checked on the row
+        where = ["sp.node_id = :node_id"]
+        if q.category:
+            where.append("sp.category || '' = :category")
+        if q.risk:
+            where.append(f"{RISK_SQL} + 0 = :risk")
+        if has:
+            where.append(f"{has} + 0 >= 0")
+        return _range_count(session, where, "sp.node_id, sp.sku_id", binds, cap)
+    if not (q.risk or q.category or has):
+        return _range_count(session, [], None, binds, cap)
+    if has and not q.category:
+        raise ValueError("counting positions with a value needs a category (its index range)")
+    if not q.category:  # one risk class: its range of the (risk class, SKU, node) index
+        return _range_count(session, [f"{RISK_SQL} = :risk"], "sp.sku_id, sp.node_id",
+                            binds, cap)
+    total = 0
+    for code in _classes(q):  # each class's range of the (risk class, category, ...) index
+        where = [f"{RISK_SQL} = {int(code)}", "sp.category = :category"]
+        order = "sp.node_id, sp.sku_id"
+        if has:  # `>= 0` makes "has a value" a range of its index
+            where.append(f"{has} >= 0")
+            order = f"{has}, sp.node_id, sp.sku_id"
+        total += _range_count(session, where, order, binds, cap - total)
+        if total >= cap:
+            break
+    return total
+
+
+def _range_count(session: Session, where: list[str], order: str | None,
+                 binds: dict[str, Any], cap: int) -> int:
+    if cap <= 0:
+        return 0
+    sql = (f"SELECT count(*) FROM (SELECT 1 FROM stock_positions sp{_and(where)}"
+           f"{f' ORDER BY {order}' if order else ''} LIMIT :cap) AS capped")
     return int(session.scalar(text(sql), {**binds, "cap": cap}) or 0)
 
 

@@ -133,6 +133,71 @@ def test_totals_are_capped_and_flagged(net: Database, monkeypatch: pytest.Monkey
     assert (out["total"], out["more"]) == (min(n_out, 25), n_out > 25)
 
 
+def _categories_match(db: Database) -> list[tuple[Any, ...]]:
+    """Positions whose stored category is not their SKU's (none, if the triggers work)."""
+    with db.read_session() as s:
+        return list(s.execute(text(
+            "SELECT sp.node_id, sp.sku_id, sp.category, s.category FROM stock_positions sp "
+            "JOIN skus s ON s.id = sp.sku_id "
+            "WHERE sp.category IS NULL OR sp.category <> s.category")).all())
+
+
+def test_positions_carry_their_skus_category(net: Database) -> None:
+    # Migration 0006_dashboard: triggers keep stock_positions.category equal to the SKU's,
+    # whoever writes the position (ORM, raw SQL) and when a SKU changes category.
+    assert _categories_match(net) == []
+    with net.transaction() as s:
+        node = s.scalar(select(Node.id).where(Node.kind == NodeKind.store).limit(1))
+        sku = Sku(code="SKU-NEW-1", name="new", category="toys", weight_lb=1.0,
+                  unit_price=9.0, unit_cost=5.0)
+        sku2 = Sku(code="SKU-NEW-2", name="new 2", category="grocery", weight_lb=1.0,
+                   unit_price=3.0, unit_cost=1.0)
+        s.add_all([sku, sku2])
+        s.flush()
+        s.add(SP(node_id=node, sku_id=sku.id, on_hand=4, reserved=0, safety_stock=0))
+        s.execute(text("INSERT INTO stock_positions (node_id, sku_id, on_hand, reserved, "
+                       "safety_stock, updated_at) VALUES (:n, :k, 2, 0, 0, :t)"),
+                  {"n": node, "k": sku2.id, "t": dt.datetime.now(dt.UTC)})
+        # A direct write of the column is overruled by the SKU's category.
+        s.execute(text("UPDATE stock_positions SET category = 'nonsense' "
+                       "WHERE node_id = :n AND sku_id = :k"), {"n": node, "k": sku.id})
+    assert _categories_match(net) == []
+    with net.transaction() as s:
+        moved = s.scalars(select(Sku).where(Sku.category == "toys").limit(3)).all()
+        for m in moved:
+            m.category = "electronics"
+    assert _categories_match(net) == []
+    # The stock page's category filter follows the SKUs (the reference reads skus).
+    rows = _positions(net)
+    with net.read_session() as s:
+        for cat, risk, sort in itertools.product(("toys", "electronics", "grocery"),
+                                                 (None, "ok"), sorted(SORTS)):
+            q = StockQuery(None, cat, risk, sort, False, 1, 500)
+            want, total = _expected(rows, q)
+            got = stock_page(s, q)
+            assert (got["items"], got["total"]) == (want, total), q
+
+
+def test_node_sort_pages_span_nodes(net: Database) -> None:
+    # The filtered node sort counts nodes in growing batches, then sorts the nodes a page
+    # spans: pages of every size start and end inside a node, on a node boundary, or span
+    # many nodes.
+    rows = _positions(net)
+    checked = 0
+    with net.read_session() as s:
+        for cat, risk, desc, per_page in itertools.product(
+                (None, "toys"), (None, "out", "ok"), (False, True), (1, 3, 13, 40, 97)):
+            if cat is None and risk is None:
+                continue
+            _, total = _expected(rows, StockQuery(None, cat, risk, "node", desc, 1, per_page))
+            for page in range(1, -(-total // per_page) + 2):
+                q = StockQuery(None, cat, risk, "node", desc, page, per_page)
+                want, _ = _expected(rows, q)
+                assert stock_page(s, q)["items"] == want, q
+                checked += 1
+    assert checked > 300
+
+
 def test_unknown_node_is_an_empty_page(net: Database) -> None:
     with net.read_session() as s:
         out = stock_page(s, StockQuery(node="NOPE"))
@@ -184,20 +249,27 @@ def test_sqlite_walks_the_stock_indexes(sqlite_db: Database) -> None:
             if "count(*)" in sql:
                 continue
             sorts = [p for p in plan if "TEMP B-TREE" in p]
-            assert len(sorts) <= (1 if sql.startswith("WITH page") else 0), (sql, text_plan)
+            # The merge sorts its page; the node sort, the rows of the nodes its page spans
+            # (read by their ranges of the (risk class, category, node) index).
+            span = "sp.sku_id + 0" in sql
+            if span:
+                assert "ix_stock_positions_risk_cat_node" in text_plan, (sql, text_plan)
+            assert len(sorts) <= (1 if sql.startswith("WITH page") or span else 0), (
+                sql, text_plan)
             checked += 1
     assert checked >= 32
 
 
 def test_the_migration_indexes_the_expressions_the_page_queries() -> None:
-    # Migration 0005 keeps its own copy of the SQL (migrations never change); it must match.
+    # Migration 0006_dashboard keeps its own copy of the SQL (migrations never change); it
+    # must match.
     import importlib.util
 
     from data import stock_cover
     from data.migrate import MIGRATIONS
 
-    path = MIGRATIONS / "versions" / "0005_stock_demand_rates.py"
-    spec = importlib.util.spec_from_file_location("m0005", path)
+    path = MIGRATIONS / "versions" / "0006_dashboard_category.py"
+    spec = importlib.util.spec_from_file_location("m0006_dashboard", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
