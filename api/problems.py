@@ -54,6 +54,12 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank",
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+def domain_problem(exc: DomainError) -> JSONResponse:
+    """The problem response of a domain error (its status, title, type and extra members)."""
+    extra = {k: v for k, v in exc.extra.items() if v not in (None, [], {})}
+    return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
+
+
 def _loc(loc: tuple | list) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
@@ -67,8 +73,7 @@ def install(app: FastAPI) -> None:
         if exc.status == 401 and path.startswith("/dashboard") and "/data/" not in path:
             # A person in a browser: show the sign-in page rather than a JSON problem.
             return RedirectResponse("/dashboard/login", status_code=303)
-        extra = {k: v for k, v in exc.extra.items() if v not in (None, [], {})}
-        return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
+        return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

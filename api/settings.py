@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_availability_skus: int = Field(default=200, gt=0)
     default_radius_miles: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+    hot_paths: bool = Field(
+        default=True, description="Answer plain availability reads and allocations in a "
+        "thin ASGI layer (api/hot_paths.py) instead of FastAPI's routing; same answers.")
     group_commit: bool = Field(
         default=True, description="On SQLite, commit waiting allocations together on one "
         "writer thread (each in its own savepoint); off: one transaction per order.")

@@ -25,6 +25,9 @@ from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response
 from data.stock_ledger import SnapshotLedger, node_records
 
 SCOPE = "allocations"
+# Each lost race means another order got the units, so retries end once the snapshot shows
+# what is left; a flash sale of many buyers for the last units needs more than a few.
+RACE_ATTEMPTS = 8
 
 
 class OrderExists(DomainError):
@@ -183,7 +186,8 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
         return run_write(ctx.db, ctx.committer, job)
 
     allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
-             opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit)
+             opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit,
+             max_attempts=RACE_ATTEMPTS)
     if ctx.pricing is not None:
         ctx.pricing.order_seen()  # a due price refresh starts on its own thread
     return result

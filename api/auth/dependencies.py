@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,29 +29,36 @@ class Forbidden(DomainError):
     type_ = "/problems/forbidden"
 
 
-def _token(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
+def _token(scope: dict[str, Any]) -> str | None:
+    headers = dict(scope.get("headers", ()))
+    auth = headers.get(b"authorization", b"").decode("latin-1")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("x-api-key") or None
+    return headers.get(b"x-api-key", b"").decode("latin-1") or None
+
+
+async def current_principal_of(app: Any, scope: dict[str, Any]) -> Principal:
+    """The caller behind a request's API key (an admin when auth is off), or Unauthorized."""
+    if not getattr(app.state.settings, "auth_required", True):
+        return LOCAL_ADMIN
+    state = scope.setdefault("state", {})
+    cached = state.get("principal")
+    if cached is not None:
+        return cached
+    token = _token(scope)
+    if token is None:
+        raise Unauthorized("send an API key: Authorization: Bearer <key> (or X-API-Key)")
+    principal = await run_in_threadpool(_lookup, app.state.db, token)
+    if principal is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    state["principal"] = principal  # request.state.principal: logs and later dependencies
+    return principal
 
 
 async def current_principal(request: Request) -> Principal:
     """The caller behind the request's API key (an admin when auth is off), or 401."""
-    if not getattr(request.app.state.settings, "auth_required", True):
-        return LOCAL_ADMIN
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    token = _token(request)
-    if token is None:
-        raise Unauthorized("send an API key: Authorization: Bearer <key> (or X-API-Key)")
-    principal = await run_in_threadpool(_lookup, request.app.state.db, token)
-    if principal is None:
-        raise Unauthorized("the API key is unknown or revoked")
-    request.state.principal = principal
-    return principal
+    return await current_principal_of(request.app, request.scope)
 
 
 def _lookup(db: Database, token: str) -> Principal | None:

@@ -28,6 +28,8 @@ def _template(scope: Scope) -> str:
     """The matched route's path template with its router prefix ("unmatched" for 404s)."""
     # FastAPI >= 0.16x resolves included routers lazily: the prefixed template lives in the
     # effective route context; older versions put the prefixed route itself in scope.
+    if "omni.route" in scope:  # answered by api.hot_paths
+        return scope["omni.route"]
     ctx = (scope.get("fastapi") or {}).get("effective_route_context")
     path = getattr(ctx, "path", None) or getattr(scope.get("route"), "path", None)
     return path or "unmatched"
@@ -106,6 +108,9 @@ class BodyLimitMiddleware:
 
 
 def install(app: FastAPI, metrics: Metrics, max_body_bytes: int) -> None:
-    """Add the body limit and, outermost, the request id / latency / access-log layer."""
+    """Add the hot paths, the body limit and, outermost, the request id / latency / log."""
+    from api.hot_paths import HotPaths
+
+    app.add_middleware(HotPaths, fastapi_app=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
