@@ -55,6 +55,11 @@ class StockQuery:
             raise ValueError(f"expected risk in {RISKS}, got {self.risk!r}")
         if self.page < 1 or not 1 <= self.per_page <= 500:
             raise ValueError("expected page >= 1 and 1 <= per_page <= 500")
+        # The pager stops where the count does: a page costs about its offset, and past
+        # the first COUNT_CAP rows a narrower filter serves a person better.
+        if (self.page - 1) * self.per_page >= COUNT_CAP:
+            raise ValueError(f"pages start within the first {COUNT_CAP:,} rows: filter by "
+                             f"node, category or risk to see others")
 
 
 def stock_page(session: Session, q: StockQuery) -> dict[str, Any]:

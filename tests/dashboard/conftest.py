@@ -7,13 +7,17 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import select
 
 from api.auth.service import create_key
 from data.db import Database
-from data.demo import DemoParams, build_network
+from data.demo import DemoNetwork, DemoParams, build_network
 from data.demo_write import write_network
 from data.migrate import upgrade
+from data.models import Node, Sku
+from data.stock_cover import write_demand_rates
 from tests.benchmarks.loadgen import running_server
 from tests.conftest import IN_CI
 
@@ -25,14 +29,35 @@ CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def demand_rates(db: Database, net: DemoNetwork, sigma: float = 0.5) -> int:
+    """A daily demand rate per store position, as a forecast run stores them: the demo's
+    expected sales x a lognormal forecast error (seconds, where `omni forecast-network`
+    takes minutes on this machine). DCs have no sales, so no rate and no days of cover."""
+    nodes, skus = net.nodes.set_index("id"), net.skus.set_index("id")
+    stock = net.stock[net.stock["node_id"].map(nodes["kind"]).to_numpy() == "store"]
+    mu = (nodes["demand_scale"].reindex(stock["node_id"]).to_numpy(float)
+          * skus["daily_rate"].reindex(stock["sku_id"]).to_numpy(float))
+    rate = mu * np.random.default_rng(11).lognormal(-sigma**2 / 2, sigma, len(mu))
+    with db.read_session() as s:
+        node_ids = dict(s.execute(select(Node.code, Node.id)).all())
+        sku_ids = dict(s.execute(select(Sku.code, Sku.id)).all())
+    node_db = nodes["code"].map(node_ids).reindex(stock["node_id"]).to_numpy(np.int64)
+    sku_db = skus["code"].map(sku_ids).reindex(stock["sku_id"]).to_numpy(np.int64)
+    with db.transaction() as s:
+        return write_demand_rates(s, node_db, sku_db, rate)
+
+
 @pytest.fixture(scope="session")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A small demo network (6 stores, 40 SKUs, 90 days of sales) in SQLite."""
+    """The demo network of `make run` (DemoParams defaults: 12 Texas stores, 3 DCs, 100 SKUs,
+    730 days of sales) in SQLite, with demand rates (days of cover) on the store positions."""
     path = tmp_path_factory.mktemp("dash") / "demo.db"
     url = f"sqlite:///{path}"
     upgrade(url)
     db = Database.from_url(url)
-    write_network(db, build_network(DemoParams(stores=6, skus=40, history_days=90)))
+    net = build_network(DemoParams())
+    write_network(db, net)
+    assert demand_rates(db, net) > 0
     db.dispose()
     return url
 

@@ -198,6 +198,16 @@ def test_node_sort_pages_span_nodes(net: Database) -> None:
     assert checked > 300
 
 
+def test_pages_start_within_the_counted_rows() -> None:
+    # The count stops at COUNT_CAP (the page says "10,000+"), and so does the pager.
+    last = service.COUNT_CAP // 50
+    assert StockQuery(page=last).page == last
+    with pytest.raises(ValueError, match="filter by node, category or risk"):
+        StockQuery(page=last + 1)
+    with pytest.raises(ValueError):
+        StockQuery(page=2, per_page=service.COUNT_CAP)
+
+
 def test_unknown_node_is_an_empty_page(net: Database) -> None:
     with net.read_session() as s:
         out = stock_page(s, StockQuery(node="NOPE"))
