@@ -3,6 +3,12 @@
 Arrays in, arrays out (`forecast_arrays`); pandas only at the edge (`forecast`).
 """
 
+from forecasting import _numba_cache
+
+_numba_cache.install()  # before any kernel is defined: see the module
+
+# ruff: noqa: E402 - the kernels below must be defined after the cache stamp is installed
+
 from forecasting.classify import classify
 from forecasting.core import FitResult, ForecastArrays, fit_arrays, forecast_arrays, warmup
 from forecasting.frame import forecast

@@ -10,16 +10,21 @@ import numpy as np
 from numba import njit, prange
 
 from forecasting._intermittent import SBA_FACTOR, fit_adida, fit_croston, fit_tsb
+from forecasting._simd import LANES
 from forecasting._smoothing import (
     HEAD,
     LEVEL,
     NONNEG,
     TREND,
+    _reset,
     fit_holt_winters,
     fit_ma,
     fit_naive,
     fit_ses,
     fit_snaive,
+    interleave,
+    optimal_ses_lanes,
+    ses_finish,
 )
 
 MODEL_NAMES = ("naive", "snaive", "ma", "ses", "holt", "holt_winters", "croston", "sba",
@@ -61,12 +66,16 @@ def fit_one(model: int, x: np.ndarray, m: int, params: np.ndarray, state: np.nda
         fit_adida(x, False, state, fitted)
     else:
         fit_adida(x, True, state, fitted)
-    nonneg = True
-    for v in x:
-        if v < 0.0:
-            nonneg = False
-            break
-    state[NONNEG] = 1.0 if nonneg else 0.0
+    state[NONNEG] = nonneg_flag(x)
+
+
+@njit(cache=True)
+def nonneg_flag(x: np.ndarray) -> float:
+    """1.0 if no value is negative (forecasts of demand are then clipped at 0), else 0.0."""
+    negative = 0
+    for v in x:  # a counting reduction vectorises (an early exit would not)
+        negative += v < 0.0
+    return 1.0 if negative == 0 else 0.0
 
 
 @njit(cache=True)
@@ -116,6 +125,53 @@ def fit_batch(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, m: int,
                 for i in range(fit_s.size):
                     fit_s[i] += w * tmp_fit[i]
         state[s, NONNEG] = tmp_state[NONNEG]
+
+
+@njit(cache=True, parallel=True)
+def fit_ses_batch(y: np.ndarray, indptr: np.ndarray, state: np.ndarray,
+                  fitted: np.ndarray) -> None:
+    """`fit_batch` for SES with optimised alpha on every series, four series per SIMD pass.
+
+    Series of equal length go four at a time through `optimal_ses_lanes` (grouped by
+    length, so ragged panels group too); each series gets exactly the alpha and level
+    `fit_one` gives it alone.
+    """
+    n_series = indptr.size - 1
+    lengths = indptr[1:] - indptr[:-1]
+    order = np.argsort(lengths, kind="mergesort")
+    bounds = np.empty(n_series + 1, dtype=np.int64)
+    n_groups = 0
+    i = 0
+    while i < n_series:
+        bounds[n_groups] = i
+        n_groups += 1
+        j = i + 1
+        while j < n_series and j - i < LANES and lengths[order[j]] == lengths[order[i]]:
+            j += 1
+        i = j
+    bounds[n_groups] = n_series
+    write = fitted.size == y.size
+    for gi in prange(n_groups):
+        lo, hi = bounds[gi], bounds[gi + 1]
+        n = lengths[order[lo]]
+        alpha = np.full(LANES, np.nan)
+        level = np.full(LANES, np.nan)
+        if n > 2:
+            xt = np.empty(LANES * n)
+            for lane in range(LANES):  # spare lanes repeat the last series
+                s = order[min(lo + lane, hi - 1)]
+                interleave(y[indptr[s]:indptr[s + 1]], lane, xt)
+            optimal_ses_lanes(xt, n, hi - lo, 0.01, 0.99, alpha, level)
+        else:
+            alpha[:] = 0.5  # too short to optimise (as fit_ses)
+        for t in range(lo, hi):
+            s = order[t]
+            a, b = indptr[s], indptr[s + 1]
+            x = y[a:b]
+            fit_s = fitted[a:b] if write else fitted[:0]
+            _reset(state[s], fit_s)
+            ses_finish(x, alpha[t - lo], level[t - lo], state[s], fit_s)
+            state[s, NONNEG] = nonneg_flag(x)
 
 
 @njit(cache=True, parallel=True)

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecasting._edge import warmup_edge
 from forecasting._kernels import (
     MODEL_IDS,
     MODEL_NAMES,
     N_MODELS,
     N_PARAMS,
     fit_batch,
+    fit_ses_batch,
     predict_batch,
     select_batch,
     state_width,
@@ -57,12 +59,17 @@ class FitResult:
     @property
     def models(self) -> list[str]:
         """Model name per series ('ses+ma' for an equal-weight combination)."""
+        names, inverse = self.model_codes()
+        return names[inverse].tolist()
+
+    def model_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct model names (object array), index into them per series)."""
         # Name each distinct model set once (a bit mask per row), not each of many rows.
         masks = (self.weights > 0.0) @ (1 << np.arange(self.weights.shape[1], dtype=np.int64))
         keys, inverse = np.unique(masks, return_inverse=True)
         names = np.array(["+".join(MODEL_NAMES[j] for j in range(N_MODELS) if k >> j & 1)
                           for k in keys], dtype=object)
-        return names[inverse.reshape(-1)].tolist()
+        return names, inverse.reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -128,13 +135,20 @@ def params_table(params: Mapping[str, Sequence[float]] | None = None) -> np.ndar
 
 
 def _fit(y: np.ndarray, indptr: np.ndarray, weights: np.ndarray, season_length: int,
-         params: np.ndarray, with_fitted: bool = True) -> FitResult:
-    """Fit the given model (combination) per series (callers check the layout)."""
+         params: np.ndarray, with_fitted: bool = True, single: int = -1) -> FitResult:
+    """Fit the given model (combination) per series (callers check the layout).
+
+    `single`: the model id when every series fits that one model (-1 otherwise).
+    """
     n_series = indptr.size - 1
     state = np.zeros((n_series, state_width(season_length)))
     # Without quantiles nobody reads the in-sample fit: skipping it saves a pass over y.
     fitted = np.empty_like(y) if with_fitted else np.empty(0)
-    fit_batch(y, indptr, weights, season_length, params, state, fitted)
+    if single == MODEL_IDS["ses"] and np.isnan(params[single, 0]):
+        # Optimised SES on every series: four series per SIMD pass (same answers).
+        fit_ses_batch(y, indptr, state, fitted)
+    else:
+        fit_batch(y, indptr, weights, season_length, params, state, fitted)
     return FitResult(y, indptr, season_length, weights, state, fitted)
 
 
@@ -177,6 +191,15 @@ def fit_arrays(y: np.ndarray, indptr: np.ndarray, model: str | Sequence[str] = "
     `with_fitted=False` skips the in-sample values: point forecasts only, no quantiles.
     """
     y, indptr = check_layout(y, indptr)
+    return _fit_checked(y, indptr, model, h, season_length, params, n_windows, metric,
+                        combine_tol, with_fitted)
+
+
+def _fit_checked(y: np.ndarray, indptr: np.ndarray, model: str | Sequence[str], h: int,
+                 season_length: int, params: Mapping[str, Sequence[float]] | None,
+                 n_windows: int, metric: str, combine_tol: float,
+                 with_fitted: bool) -> FitResult:
+    """`fit_arrays` on a layout that passed `check_layout` (or an equivalent check)."""
     h = check_horizon(h)
     if season_length < 1:
         raise ValueError(f"expected season_length >= 1, got {season_length}")
@@ -191,8 +214,10 @@ def fit_arrays(y: np.ndarray, indptr: np.ndarray, model: str | Sequence[str] = "
         weights = _select(y, indptr, h, season_length, table, n_windows, metric, combine_tol,
                           pool)
     else:
+        single = model_id(model)
         weights = np.zeros((n_series, N_MODELS))
-        weights[:, model_id(model)] = 1.0
+        weights[:, single] = 1.0
+        return _fit(y, indptr, weights, season_length, table, with_fitted, single)
     return _fit(y, indptr, weights, season_length, table, with_fitted)
 
 
@@ -215,11 +240,27 @@ def forecast_arrays(y: np.ndarray, indptr: np.ndarray, h: int,
                     n_windows: int = DEFAULT_WINDOWS, metric: str = "rmsse",
                     combine_tol: float = DEFAULT_COMBINE_TOL) -> ForecastArrays:
     """Forecast every series of the flat layout: mean (n, h), quantiles (n, h, n_q), models."""
+    y, indptr = check_layout(y, indptr)
+    return forecast_flat(y, indptr, h, model, quantiles, season_length=season_length,
+                         params=params, n_windows=n_windows, metric=metric,
+                         combine_tol=combine_tol)
+
+
+def forecast_flat(y: np.ndarray, indptr: np.ndarray, h: int,
+                  model: str | Sequence[str] = "auto",
+                  quantiles: Sequence[float] = DEFAULT_QUANTILES, *, season_length: int = 7,
+                  params: Mapping[str, Sequence[float]] | None = None,
+                  n_windows: int = DEFAULT_WINDOWS, metric: str = "rmsse",
+                  combine_tol: float = DEFAULT_COMBINE_TOL) -> ForecastArrays:
+    """`forecast_arrays` without re-validating the layout (the frame edge checked it).
+
+    Callers guarantee what `check_layout` checks: contiguous float64 `y`, finite, int64
+    `indptr` from 0 to len(y) with every series non-empty.
+    """
     h = check_horizon(h)
     levels = check_levels(quantiles)
-    fit = fit_arrays(y, indptr, model, h=h, season_length=season_length, params=params,
-                     n_windows=n_windows, metric=metric, combine_tol=combine_tol,
-                     with_fitted=levels.size > 0)
+    fit = _fit_checked(y, indptr, model, h, season_length, params, n_windows, metric,
+                       combine_tol, levels.size > 0)
     mean = _predict(fit, h)
     # Point forecasts only (no levels): skip the residual pass.
     q = quantiles_from_fit(fit, mean, levels) if levels.size else np.empty((mean.shape[0], h, 0))
@@ -249,6 +290,7 @@ def warmup() -> None:
         lead_time_from_fit(res.fit, 2, (0.9,))
     # Non-count series take the empirical-quantile branch: compile it too.
     forecast_arrays(y + 0.5, indptr, 2, "ses", quantiles=(0.5,))
+    warmup_edge()  # the frame edge's passes
 
 
 __all__ = ["CLASS_NAMES", "DEFAULT_QUANTILES", "FitResult", "ForecastArrays", "fit_arrays",

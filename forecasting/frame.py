@@ -8,17 +8,27 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting._edge import (
+    STR_LAYOUT,
+    count_nonfinite,
+    pointers,
+    rising_at,
+    scan_change,
+    scan_runs,
+    scan_str_runs,
+)
 from forecasting.core import (
     DEFAULT_COMBINE_TOL,
     DEFAULT_QUANTILES,
     DEFAULT_WINDOWS,
     check_horizon,
     check_levels,
-    forecast_arrays,
+    forecast_flat,
     model_id,
 )
 
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
+_INT_KEYS = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.int16), np.dtype(np.int8))
 # Series per chunk when a progress bar is shown: small enough to move, big enough for prange.
 _CHUNK = 2000
 _SEASON_BY_FREQ = {"D": 7, "B": 5, "h": 24, "H": 24, "W": 52, "M": 12, "ME": 12, "MS": 12,
@@ -47,15 +57,6 @@ def _ds_key(ds: pd.Series) -> np.ndarray:
     return pd.to_numeric(ds, errors="raise").to_numpy()
 
 
-class _AddressView:
-    """numpy array interface over the object pointers of a contiguous object array."""
-
-    def __init__(self, a: np.ndarray) -> None:
-        self.owner = a  # the view's base: keeps the objects (and their addresses) alive
-        self.__array_interface__ = {"data": (a.ctypes.data, True), "shape": a.shape,
-                                    "typestr": np.dtype(np.intp).str, "version": 3}
-
-
 def _object_change(a: np.ndarray) -> np.ndarray:
     """Exact `a[1:] != a[:-1]` for an object array, comparing contents only where needed.
 
@@ -65,9 +66,9 @@ def _object_change(a: np.ndarray) -> np.ndarray:
     pointers differ. Missing ids (NaN != NaN) are rejected by the caller from the run heads.
     """
     a = np.ascontiguousarray(a)
-    if a.size < 2 or a.itemsize != np.dtype(np.intp).itemsize:
+    ptr = pointers(a)
+    if a.size < 2 or ptr is None:
         return np.asarray(a[1:] != a[:-1], dtype=np.bool_)
-    ptr = np.asarray(_AddressView(a))
     moved = ptr[1:] != ptr[:-1]
     if np.count_nonzero(moved) > a.size // 4:
         return np.asarray(a[1:] != a[:-1], dtype=np.bool_)  # one object per row: compare all
@@ -103,6 +104,23 @@ class _Ids:
         # Plain numpy columns as ndarrays; extension arrays (strings too) as themselves.
         self.values = col.to_numpy() if type(arr) is pd.arrays.NumpyExtensionArray else arr
         self.dtype = col.dtype
+
+    def keys(self) -> tuple[np.ndarray | None, bool]:
+        """(integer keys, exact): keys equal on adjacent rows of one id, None if none cheap.
+
+        Categorical codes and integer ids are exact (a key change is an id change); object
+        pointers are not (equal ids may be distinct objects): their changes are candidates
+        whose contents the caller compares.
+        """
+        v = self.values
+        if isinstance(v, pd.Categorical):
+            return np.ascontiguousarray(v.codes), True
+        if isinstance(v, np.ndarray):
+            if v.dtype in _INT_KEYS:
+                return np.ascontiguousarray(v), True
+            if v.dtype == object:
+                return pointers(v), False
+        return None, False
 
     def change(self) -> np.ndarray | None:
         """`ids[1:] != ids[:-1]` (bool), or None when ids cannot be compared cheaply."""
@@ -168,6 +186,54 @@ def _check_heads(heads: object) -> None:
                          "series with a missing unique_id")
 
 
+def _run_starts(ds_key: np.ndarray, ids: _Ids) -> np.ndarray | None:
+    """Run starts of rows grouped by series in date order, else None (the general path).
+
+    One numba pass over integer keys (categorical codes, integer ids, object pointers) and
+    the dates; object ids compare contents only where pointers change. Other id types (and
+    ids that are a distinct object on every row) go through an exact change mask.
+    """
+    if ds_key.dtype == np.int64:
+        keys, exact = ids.keys()
+        if keys is not None:
+            # A quarter of the rows as runs is plenty for grouped series; past that the
+            # pointers move on (nearly) every row and contents decide anyway.
+            buf = np.empty(keys.size // 4 + 2, dtype=np.int64)
+            count = -2
+            if not exact and STR_LAYOUT is not None:
+                # str ids by value in the same pass (distinct objects per row too).
+                count, ordered = scan_str_runs(keys, ds_key, *STR_LAYOUT, buf)
+                if count >= 0:
+                    return buf[:count].copy() if ordered else None
+            if count == -2:
+                count, ordered = scan_runs(keys, ds_key, buf)
+            if not ordered:
+                return None  # dates out of order (or duplicated) inside a run
+            if count >= 0:
+                starts = buf[:count]
+                if exact:
+                    return starts.copy()
+                cand = starts[1:]
+                a = np.asarray(ids.values)
+                try:
+                    moved = np.asarray(a[cand] != a[cand - 1], dtype=np.bool_)
+                except TypeError:  # e.g. pd.NA among object ids: let factorize sort it out
+                    return None
+                # Equal ids in distinct objects: one run, so the dates must rise there too.
+                if not rising_at(ds_key, np.ascontiguousarray(cand[~moved])):
+                    return None
+                return np.r_[0, cand[moved]].astype(np.int64)
+    change = ids.change()
+    if change is None:
+        return None
+    if ds_key.dtype == np.int64:
+        starts, ordered = scan_change(np.ascontiguousarray(change), ds_key)
+        return starts if ordered else None
+    if not np.all((ds_key[1:] > ds_key[:-1]) | change):
+        return None
+    return np.r_[0, np.flatnonzero(change) + 1].astype(np.int64)
+
+
 def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: _Ids
                   ) -> tuple[np.ndarray, np.ndarray, object, pd.Series] | None:
     """`to_flat` for rows already grouped by series and in date order, else None.
@@ -176,14 +242,9 @@ def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: _Ids
     every row, unlike factorize). Only the series order may need fixing: that permutes whole
     runs (one gather of y).
     """
-    change = ids.change()
-    if change is None:
+    starts = _run_starts(ds_key, ids)
+    if starts is None:
         return None
-    if not np.all((ds_key[1:] > ds_key[:-1]) | change):
-        return None  # dates out of order (or duplicated) inside a run: the general path
-    starts = np.flatnonzero(change)
-    starts += 1
-    starts = np.r_[0, starts]
     heads = ids.take(starts)
     _check_heads(heads)
     order = ids.value_order(heads)
@@ -215,12 +276,12 @@ def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, object, pd.Series
         raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)}, missing {missing}")
     if df.empty:
         raise ValueError("expected at least one row, got an empty frame")
-    y = pd.to_numeric(df["y"], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(y).all():
-        bad = int(np.count_nonzero(~np.isfinite(y)))
+    y = np.ascontiguousarray(pd.to_numeric(df["y"], errors="coerce").to_numpy(dtype=np.float64))
+    bad = count_nonfinite(y)
+    if bad:
         raise ValueError(f"expected numeric, finite y, got {bad} missing or non-numeric values")
     ds = df["ds"]
-    ds_key = _ds_key(ds)
+    ds_key = np.ascontiguousarray(_ds_key(ds))
     ids = _Ids(df["unique_id"])
     fast = _flat_grouped(y, ds, ds_key, ids)
     if fast is not None:
@@ -288,23 +349,26 @@ def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
     parts = []
     for lo, hi in itertools.pairwise(bounds):
         a, b = indptr[lo], indptr[hi]
-        parts.append(forecast_arrays(y[a:b], indptr[lo:hi + 1] - a, h, models, levels,
-                                     season_length=m, params=params, n_windows=n_windows,
-                                     metric=metric, combine_tol=combine_tol))
+        # to_flat checked the layout (contiguous, finite, non-empty runs): no second pass.
+        parts.append(forecast_flat(y[a:b], indptr[lo:hi + 1] - a, h, models, levels,
+                                   season_length=m, params=params, n_windows=n_windows,
+                                   metric=metric, combine_tol=combine_tol))
         if bar is not None:
             bar.update(hi - lo)
     if bar is not None:
         bar.close()
     mean = np.concatenate([r.mean for r in parts]) if len(parts) > 1 else parts[0].mean
     qs = np.concatenate([r.quantiles for r in parts]) if len(parts) > 1 else parts[0].quantiles
-    chosen = np.concatenate([np.asarray(r.models, dtype=object) for r in parts])
+    # Model per row: distinct names gathered by code, no per-series Python strings.
+    model_col = np.concatenate([names[np.repeat(codes, h)]
+                                for names, codes in (r.fit.model_codes() for r in parts)])
     # Same id dtype as the input (a Categorical stays one), one repeat per column.
     uid = (np.repeat(ids, h) if isinstance(ids, np.ndarray)
            else ids.take(np.repeat(np.arange(n_series), h)))
     columns = {
         "unique_id": uid,
         "ds": _future_ds(last_ds, h, freq),
-        "model": np.repeat(chosen, h),
+        "model": model_col,
         "mean": mean.reshape(-1),
     }
     for j, level in enumerate(levels):

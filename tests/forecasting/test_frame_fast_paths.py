@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forecasting import forecast
 from forecasting.frame import to_flat
@@ -156,3 +158,73 @@ def test_missing_categorical_unique_id_is_rejected() -> None:
     df["unique_id"] = pd.Categorical(df["unique_id"].where(df["unique_id"] != "sku2"))
     with pytest.raises(ValueError, match="unique_id"):
         forecast(df, H, "D", "ses")
+
+
+class _Sku(str):
+    """A str subclass: equal to its str, but not an exact str for the edge's reader."""
+
+
+def _relabel(df: pd.DataFrame, labels: dict[str, object], per_row: bool) -> pd.DataFrame:
+    """Same panel with other id values: one object per series, or a fresh one per row."""
+    ids = df["unique_id"].to_numpy()
+    if per_row:
+        # "".join builds a new object each time (and keeps subclasses via the constructor).
+        new = [type(labels[v])("".join([str(labels[v])])) for v in ids]
+    else:
+        new = [labels[v] for v in ids]
+    return df.assign(unique_id=np.array(new, dtype=object))
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+@pytest.mark.parametrize("labels", [
+    "latin1", "ucs2", "ucs4", "mixed_kinds", "long", "tail_bytes", "prefixes", "subclass",
+    "mixed_types"])
+def test_str_ids_of_every_kind_match_the_object_path(labels: str, per_row: bool) -> None:
+    df = _panel(n_series=6, ragged=True)
+    keys = sorted(pd.unique(df["unique_id"]))
+    values: list[object] = {
+        "latin1": ["caf\xe9", "na\xefve", "\xe9t\xe9", "a\xe9", "\xff", "caf\xe9s"],
+        "ucs2": ["\u20ac1", "\u20ac2", "\u0394x", "x\u0394", "\u20ac", "\u4e2d\u6587"],
+        "ucs4": ["\U0001f600", "\U0001f601", "a\U0001f600", "\U0001f600a", "\U00010000", "z"],
+        "mixed_kinds": ["ab", "\xe9b", "\u20acb", "\U0001f600b", "ab\xe9", "b"],
+        # 8-byte words plus tails of every length; equal prefixes over whole words.
+        "long": ["SKU-0000000000000001", "SKU-0000000000000002", "SKU-00000000000000010",
+                 "SKU-0000000", "SKU-00000000", "SKU-000000000"],
+        "tail_bytes": ["abcdefgh1", "abcdefgh2", "abcdefghij1", "abcdefghij2", "abcdefg",
+                       "abcdefgi"],
+        "prefixes": ["a", "aa", "aaa", "aaaa", "aaaaaaaa", "aaaaaaaaa"],
+        "subclass": [_Sku("s1"), _Sku("s2"), "s3", _Sku("s4"), "s5", _Sku("s6")],
+        "mixed_types": ["s1", 2, "s3", 4, "s5", 6],
+    }[labels]
+    mapped = _relabel(df, dict(zip(keys, values, strict=True)), per_row)
+    if labels == "mixed_types":
+        # Unorderable ids: the general path sorts by its own rule; every path must still
+        # give one series per id with the same forecasts.
+        out = forecast(mapped, H, "D", "ses", quantiles=(0.5, 0.9))
+        assert out["unique_id"].nunique() == 6
+        return
+    out = forecast(mapped, H, "D", "ses", quantiles=(0.5, 0.9))
+    plain = mapped.assign(unique_id=[str(v) for v in mapped["unique_id"]])
+    plain = plain.sort_values(["unique_id", "ds"], ignore_index=True)
+    _assert_same(out, forecast(plain, H, "D", "ses", quantiles=(0.5, 0.9)))
+
+
+text = st.text(alphabet=st.sampled_from(["a", "b", "\xe9", "\u20ac", "\U0001f600", "0"]),
+               max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs=st.lists(st.tuples(text, st.integers(1, 4)), min_size=1, max_size=12))
+def test_str_run_scan_matches_python_comparison(runs: list[tuple[str, int]]) -> None:
+    from forecasting._edge import STR_LAYOUT, pointers, scan_str_runs
+
+    if STR_LAYOUT is None:
+        pytest.skip("the str reader is off on this interpreter")
+    # A fresh object on every row, equal contents within a run (and maybe across runs).
+    ids = np.array(["".join([v]) for v, k in runs for _ in range(k)], dtype=object)
+    expected = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    starts = np.empty(ids.size + 1, dtype=np.int64)
+    count, ordered = scan_str_runs(pointers(ids), np.arange(ids.size, dtype=np.int64),
+                                   *STR_LAYOUT, starts)
+    assert ordered
+    assert starts[:count].tolist() == expected.tolist()

@@ -1,0 +1,167 @@
+"""The kernels' fast paths give the answers of their plain versions.
+
+- Croston, SBA and TSB without fitted values (point forecasts only) run over the demand
+  days alone; SES without fitted values takes its level from the alpha search. Their
+  forecasts must equal those of the path that writes every fitted value.
+- TSB's alpha search evaluates two points per fused pass and size alphas over the demand
+  days; it must land where the plain golden sections over the day-by-day SSE land.
+- SES's Halley search must find an SSE no worse than a fine golden-section search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecasting import forecast_arrays
+from forecasting._intermittent import _optimise_tsb, fit_tsb
+from forecasting._smoothing import optimal_ses, ses_level, ses_sse
+from tests.forecasting.conftest import flat
+
+GOLDEN = 0.6180339887498949
+
+
+def _tsb_sse_plain(x: np.ndarray, alpha_d: float, alpha_p: float) -> float:
+    """TSB one-step SSE, day by day (the definition the optimiser minimises)."""
+    prob = 1.0 if x[0] != 0.0 else 0.0
+    z = x[0]
+    seen = x[0] != 0.0
+    sse = 0.0
+    for i in range(1, x.size):
+        if seen:
+            sse += (x[i] - prob * z) ** 2
+        occurred = x[i] != 0.0
+        prob = alpha_p * float(occurred) + (1.0 - alpha_p) * prob
+        if occurred:
+            z = alpha_d * x[i] + (1.0 - alpha_d) * z if seen else x[i]
+            seen = True
+    return sse
+
+
+def _tsb_alphas_plain(x: np.ndarray) -> tuple[float, float]:
+    """Two sweeps of golden sections on [0.01, 0.5], one alpha at a time, width 1e-3."""
+    ad = ap = 0.1
+    for _ in range(2):
+        for which in range(2):
+            a, b = 0.01, 0.5
+            while b - a > 1e-3:
+                c = b - GOLDEN * (b - a)
+                d = a + GOLDEN * (b - a)
+                if which == 0:
+                    fc, fd = _tsb_sse_plain(x, c, ap), _tsb_sse_plain(x, d, ap)
+                else:
+                    fc, fd = _tsb_sse_plain(x, ad, c), _tsb_sse_plain(x, ad, d)
+                if fc < fd:
+                    b = d
+                else:
+                    a = c
+            if which == 0:
+                ad = 0.5 * (a + b)
+            else:
+                ap = 0.5 * (a + b)
+    return ad, ap
+
+
+def _tsb_forecast(x: np.ndarray, alpha_d: float, alpha_p: float) -> float:
+    state = np.zeros(8)
+    fit_tsb(x, alpha_d, alpha_p, state, np.empty(x.size))
+    return state[0]
+
+
+def _intermittent(rng: np.random.Generator, n: int) -> np.ndarray:
+    p = rng.uniform(0.02, 0.9)
+    x = (rng.random(n) < p) * (1.0 + rng.negative_binomial(2, 0.4, n))
+    if rng.random() < 0.3:
+        x[: rng.integers(0, n)] = 0.0  # a late first demand
+    if rng.random() < 0.1:
+        x = x * rng.uniform(0.3, 3.0)  # not counts
+    return x.astype(np.float64)
+
+
+def _tsb_optimised_point(x: np.ndarray) -> float:
+    """Optimised TSB point forecast (no fitted values: the fast path)."""
+    state = np.zeros(8)
+    fit_tsb(x, np.nan, np.nan, state, np.empty(0))
+    return state[0]
+
+
+def _tsb_alphas_fast(x: np.ndarray) -> tuple[float, float]:
+    return _optimise_tsb(x, 0.1, 0.1, True, True)
+
+
+def test_tsb_search_lands_where_the_plain_golden_search_lands() -> None:
+    rng = np.random.default_rng(11)
+    series = [_intermittent(rng, int(rng.integers(3, 250))) for _ in range(150)]
+    series += [np.zeros(30), np.r_[np.zeros(20), 3.0], np.r_[4.0, np.zeros(25)]]
+    same = 0
+    for x in series:
+        ad, ap = _tsb_alphas_plain(x)
+        ours = _tsb_optimised_point(x)
+        ref = _tsb_forecast(x, ad, ap)
+        # Both searches compare the same SSEs up to rounding (the fast one sums them in
+        # another order), so they take the same branches except at exact near-ties.
+        if abs(ours - ref) <= 1e-12 * max(1.0, abs(ref)):
+            same += 1
+        else:
+            sse_ours = _tsb_sse_plain(x, *_tsb_alphas_fast(x))
+            assert sse_ours <= _tsb_sse_plain(x, ad, ap) * (1 + 1e-9) + 1e-12
+    assert same >= len(series) - 2
+
+
+@pytest.mark.parametrize("model", ["croston", "sba", "tsb", "ses"])
+def test_point_only_path_equals_the_fitted_path(model: str) -> None:
+    rng = np.random.default_rng(5)
+    series = [_intermittent(rng, int(rng.integers(1, 200))) for _ in range(80)]
+    series += [np.zeros(12), np.array([0.0, 0.0, 5.0]), np.array([2.0]), np.array([0.0, 1.0])]
+    y, indptr = flat(series)
+    params = [None, {"tsb": (0.3, 0.05)}] if model == "tsb" else [None]
+    for p in params:
+        point = forecast_arrays(y, indptr, 3, model, quantiles=(), params=p).mean
+        fitted = forecast_arrays(y, indptr, 3, model, quantiles=(0.5,), params=p).mean
+        if model == "ses":
+            # The point-only SES takes its level from the alpha search (a Taylor step on
+            # the last pass) instead of re-running the recursion: equal to rounding.
+            np.testing.assert_allclose(point, fitted, rtol=1e-9, atol=1e-9)
+        else:
+            assert np.array_equal(point, fitted)
+
+
+counts = st.lists(st.integers(0, 9), min_size=2, max_size=80).map(
+    lambda v: np.asarray(v, dtype=np.float64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=counts, alpha_d=st.floats(0.01, 0.99), alpha_p=st.floats(0.01, 0.99))
+def test_tsb_fixed_point_path_is_exact(x: np.ndarray, alpha_d: float, alpha_p: float) -> None:
+    state = np.zeros(8)
+    fit_tsb(x, alpha_d, alpha_p, state, np.empty(0))
+    assert state[0] == _tsb_forecast(x, alpha_d, alpha_p)
+
+
+def _golden_ses(x: np.ndarray, lo: float, hi: float, tol: float = 1e-10) -> float:
+    """Alpha of a fine golden-section search of the SES SSE (a unimodal reference)."""
+    a, b = lo, hi
+    while b - a > tol:
+        c = b - GOLDEN * (b - a)
+        d = a + GOLDEN * (b - a)
+        if ses_sse(x, c) < ses_sse(x, d):
+            b = d
+        else:
+            a = c
+    return 0.5 * (a + b)
+
+
+def test_ses_search_is_no_worse_than_a_fine_golden_section() -> None:
+    rng = np.random.default_rng(17)
+    series = [_intermittent(rng, int(rng.integers(3, 300))) for _ in range(120)]
+    series += [np.cumsum(rng.normal(0.0, 1.0, int(rng.integers(3, 200)))) for _ in range(40)]
+    series += [rng.normal(10.0, 2.0, int(rng.integers(3, 200))) for _ in range(40)]
+    for x in series:
+        alpha, level = optimal_ses(x, 0.01, 0.99)
+        ref = _golden_ses(x, 0.01, 0.99)
+        sse, sse_ref = ses_sse(x, alpha), ses_sse(x, ref)
+        assert sse <= sse_ref + 1e-9 * max(1.0, sse_ref)
+        # The level comes from a Taylor step on the last pass: it matches the recursion.
+        assert abs(level - ses_level(x, alpha)) <= 1e-9 * max(1.0, abs(level))
