@@ -33,3 +33,14 @@ def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> N
 def revision_autogenerate(url: str, message: str) -> None:
     """Write a new migration from the difference between models and database."""
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str | None]:
+    """(the database's migration revision, the bundled head): equal when it is up to date."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head

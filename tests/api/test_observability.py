@@ -6,6 +6,7 @@ import json
 import logging
 
 from api.observability.logs import JsonFormatter
+from tests.api.conftest import TestClient
 
 ORDER = {"order_id": "web-1", "method": "ship", "zip": "72758",
          "lines": [{"sku": "SKU-A", "qty": 2}]}
@@ -60,3 +61,24 @@ def test_request_id_is_echoed_and_logged_as_json(client) -> None:  # type: ignor
     first = next(x for x in logged if x["request_id"] == "req-42")
     assert first["route"] == "/v1/skus" and first["status"] == 200 and first["ms"] >= 0
     assert any(x["request_id"] == new and x["route"] == "/v1/nodes" for x in logged)
+
+
+def test_probes_live_and_ready(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/live").json() == {"status": "ok"}
+    r = client.get("/ready")
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["schema"]
+
+
+def test_ready_is_503_on_an_unmigrated_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from api.main import create_app
+    from api.settings import Settings
+    from data.db import Database
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    db = Database.from_url(url)
+    with TestClient(create_app(Settings(database_url=url, sweep_interval_seconds=0),
+                               db=db)) as c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and "omni db upgrade" in r.json()["detail"]
+        assert c.get("/live").status_code == 200
+    db.dispose()
