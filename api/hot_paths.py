@@ -13,12 +13,15 @@ checks that both paths give the same answers. `OMNI_HOT_PATHS=false` turns this 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
@@ -28,11 +31,24 @@ from api.auth.dependencies import ANY_SCOPE, current_principal_of
 from api.problems import domain_problem, problem
 from data import availability
 from data.errors import DomainError, InsufficientStock
+from data.geo import haversine_miles
+from data.reference import zip_location
 
 log = logging.getLogger("omni.api")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+_ZIP = re.compile(r"\d{5}")
+
+
+async def _in_thread(f: Callable[..., Any], *args: Any) -> Any:
+    return await run_in_threadpool(f, *args)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -78,26 +94,83 @@ class HotPaths:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                           keep_blank_values=True)
         settings = self.fa.state.settings
-        if not query or any(k != "sku" for k, _ in query) \
-                or len(query) > settings.max_availability_skus:
+        codes = [v for k, v in query if k == "sku"]
+        other = {k: v for k, v in query if k != "sku"}
+        if not codes or len(codes) > settings.max_availability_skus or len(other) + len(
+                codes) != len(query) or not set(other) <= {"node", "zip", "radius_miles"}:
             return False
+        near, radius = None, None
+        if "zip" in other:
+            if not _ZIP.fullmatch(other["zip"]):
+                return False
+            try:
+                near = zip_location(other["zip"])
+            except DomainError:
+                return False  # FastAPI names the unknown ZIP
+            radius = settings.default_radius_miles
+        if "radius_miles" in other:
+            try:
+                radius = float(other["radius_miles"])
+            except ValueError:
+                return False
+            if not 0 < radius <= 500:
+                return False
+            radius = radius if near is not None else None
         if not await self._allowed(scope, ANY_SCOPE):
             return False
-        scope["omni.route"] = "/v1/availability"
         db = self.fa.state.db
-        codes = [v for _, v in query]
+        run = (lambda f, *a: f(*a)) if db.sqlite else _in_thread
         try:
-            if db.sqlite:  # a few indexed rows: cheaper inline than a thread-pool hop
-                network = availability.network_atp_fast(db, self.fa.state.skus, codes)
-            else:
-                network = await run_in_threadpool(availability.network_atp_fast, db,
-                                                  self.fa.state.skus, codes)
+            body = await _maybe_await(run(self._read, codes, other.get("node"), near, radius))
         except DomainError as exc:
             await self._problem(scope, send, exc)
             return True
-        body = json.dumps({"network": network, "nodes": []}, separators=(",", ":"))
-        await _send_json(send, 200, body.encode())
+        if body is None:
+            return False
+        scope["omni.route"] = "/v1/availability"
+        await _send_json(send, 200, body)
         return True
+
+    def _read(self, codes: list[str], node: str | None, near: tuple[float, float] | None,
+              radius: float | None) -> bytes | None:
+        """The availability answer, or None when FastAPI should answer (an unknown node)."""
+        db, skus = self.fa.state.db, self.fa.state.skus
+        network = availability.network_atp_fast(db, skus, codes)
+        rows: list[dict[str, Any]] = []
+        if node is not None or near is not None:
+            ctx = self.fa.state.allocation
+            net, _ = ctx.network()
+            node_ids = ctx.node_ids()
+            node_id = None
+            if node is not None:
+                i = net.index.get(node)
+                if i is None:
+                    return None  # unknown or inactive: FastAPI's answer
+                node_id = int(node_ids[i])
+            ids = skus.get(codes)
+            code_of = {v: k for k, v in ids.items()}
+            at = {int(n): k for k, n in enumerate(node_ids)}
+            found = [(at[n], s, oh, r, ss) for n, s, oh, r, ss in
+                     availability.positions_fast(db, list(ids.values()), node_id) if n in at]
+            dist = None
+            if near is not None and found:
+                k = np.fromiter((f[0] for f in found), np.int64, len(found))
+                dist = haversine_miles(near[0], near[1], net.lat[k], net.lon[k])
+            for j, (i, s, on_hand, reserved, safety) in enumerate(found):
+                d = None if dist is None else float(dist[j])
+                if d is not None and radius is not None and d > radius:
+                    continue
+                store = bool(net.is_store[i])
+                rows.append({
+                    "node": net.codes[i], "kind": "store" if store else "dc",
+                    "sku": code_of[s], "on_hand": on_hand, "reserved": reserved,
+                    "safety_stock": safety, "atp": max(on_hand - reserved - safety, 0),
+                    "shelf": max(on_hand - reserved, 0) if store else 0,
+                    "ships": (not store) or bool(net.ship_from_store[i]),
+                    "pickup": store and bool(net.click_and_collect[i]), "distance_miles": d})
+            rows.sort(key=(lambda r: (r["distance_miles"], r["node"], r["sku"])) if near
+                      else (lambda r: (r["node"], r["sku"])))
+        return json.dumps({"network": network, "nodes": rows}, separators=(",", ":")).encode()
 
     async def _allocation(self, scope: Scope, receive: Receive,
                           send: Send) -> tuple[bool, Receive]:

@@ -161,3 +161,15 @@ def network_atp_fast(db: Database, skus: SkuIds, codes: Sequence[str]) -> dict[s
     return {code: dict(zip(("ship", "pickup", "on_hand"),
                            (int(v or 0) for v in by_id.get(i, (0, 0, 0))), strict=True))
             for code, i in ids.items()}
+
+
+def positions_fast(db: Database, sku_ids: Sequence[int],
+                   node_id: int | None = None) -> list[tuple[int, int, int, int, int]]:
+    """(node_id, sku_id, on_hand, reserved, safety_stock) of the SKUs, at one node or all."""
+    sql = ("SELECT node_id, sku_id, on_hand, reserved, safety_stock FROM stock_positions "
+           f"WHERE sku_id IN ({', '.join('?' * len(sku_ids))})")
+    params = list(sku_ids)
+    if node_id is not None:
+        sql += " AND node_id = ?"
+        params.append(node_id)
+    return db.read_rows(sql, params)

@@ -51,15 +51,24 @@ def _strip(body: dict[str, Any]) -> dict[str, Any]:
 def test_availability_reads_match(pair) -> None:  # type: ignore[no-untyped-def]
     hot, cold, keys = pair
     ok = {"X-API-Key": keys["ops:read"]}
-    for params in (["SKU-A"], ["SKU-A", "SKU-B"], ["SKU-B", "SKU-B"], ["NOPE"], [""]):
-        q = [("sku", p) for p in params]
+    near = [("zip", "72756")]
+    for params, extra in ((["SKU-A"], []), (["SKU-A", "SKU-B"], []), (["SKU-B", "SKU-B"], []),
+                          (["NOPE"], []), ([""], []), (["SKU-A", "SKU-B"], [("node", "ST-0001")]),
+                          (["SKU-A"], [("node", "NOPE")]), (["SKU-A", "SKU-B"], near),
+                          (["SKU-B"], [*near, ("radius_miles", "500")]),
+                          (["SKU-A"], [("zip", "00000")]), (["SKU-A"], [("zip", "7a")]),
+                          (["SKU-A"], [("radius_miles", "0")])):
+        q = [("sku", p) for p in params] + extra
         a, b = hot.get("/v1/availability", params=q, headers=ok), \
             cold.get("/v1/availability", params=q, headers=ok)
         _same(a, b)
         assert a.json() == b.json()
+        if extra == near:  # stores near Rogers, AR, nearest first, with their distance
+            rows = a.json()["nodes"]
+            assert rows and rows[0]["node"] == "ST-0001" and rows[0]["distance_miles"] < 10
     # Whatever the hot path does not serve, FastAPI answers the same way for both.
     for params, headers, status in (
-            ([("sku", "SKU-A"), ("node", "ST-0001")], ok, 200),
+            ([("sku", "SKU-A"), ("nodes", "true")], ok, 200),
             ([("sku", "SKU-A")], {}, 401),
             ([("sku", "SKU-A")], {"X-API-Key": "omni_nope_nope"}, 401),
             ([], ok, 422)):

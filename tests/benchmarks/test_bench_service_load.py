@@ -34,15 +34,30 @@ def _tx_zips() -> list[str]:
     return tx.nlargest(300, "population")["zip"].tolist()
 
 
-def read_maker(seed: int) -> Callable[[int], tuple[str, str, Any]]:
-    """Network availability of 1-3 random SKUs (the storefront's product-page read)."""
+def read_maker(seed: int, stores: list[str] | None = None,
+               zips: list[str] | None = None) -> Callable[[int], tuple[str, str, Any]]:
+    """Product-page reads of 1-3 random SKUs: network ATP (60%), at my store (25%) and
+    pickup at stores near a ZIP (15%); network only when no stores or ZIPs are given."""
     rng = np.random.default_rng(seed)
 
     def make(_i: int) -> tuple[str, str, Any]:
         k = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
         query = "&".join(f"sku={s}" for s in rng.choice(SKUS, size=k, replace=False))
+        kind = rng.random()
+        if stores and kind < 0.25:
+            query += f"&node={rng.choice(stores)}"
+        elif zips and kind < 0.40:
+            query += f"&zip={rng.choice(zips)}"
         return "GET", f"/v1/availability?{query}", None
     return make
+
+
+def _stores(url: str) -> list[str]:
+    db = Database.from_url(url)
+    try:
+        return [c for (c,) in db.read_rows("SELECT code FROM nodes WHERE kind = 'store'")]
+    finally:
+        db.dispose()
 
 
 def _seed(db: Database) -> None:
@@ -51,17 +66,18 @@ def _seed(db: Database) -> None:
 
 def _run(url: str, workers: int, label: str) -> list[tuple[str, LoadResult]]:
     zips = _tx_zips()
+    stores = _stores(url)
     out: list[tuple[str, LoadResult]] = []
     # Auth is measured by its own tests; here the cost of the work itself.
     with running_server(url, workers=workers, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
         open_loop(base, 20, 2, order_maker(0, SKUS, zips, f"{label}-warm"))
-        open_loop(base, 50, 2, read_maker(0))
+        open_loop(base, 50, 2, read_maker(0, stores, zips))
         for rate in ALLOCATION_RATES:
             r = open_loop(base, rate, SECONDS, order_maker(rate, SKUS, zips, f"{label}-{rate}"))
             out.append((f"POST /v1/allocations {label}", r))
         for rate in AVAILABILITY_RATES:
-            out.append((f"GET /v1/availability {label}", open_loop(base, rate, SECONDS,
-                                                                  read_maker(rate))))
+            out.append((f"GET /v1/availability {label}", open_loop(
+                base, rate, SECONDS, read_maker(rate, stores, zips))))
     return out
 
 
