@@ -4,6 +4,15 @@ The network has a daily demand rate per (store, SKU), as `omni forecast-network`
 them (written here from the demo's expected sales times a forecast error, in seconds, not
 by forecasting 3.4 million series); DCs have no sales history, so no rate and no days of
 cover, like after a real forecast run. Every query must answer in under 300 ms.
+
+SQLite: built once (a few minutes) and kept under OMNI_BENCH_CACHE (/tmp/omni-bench).
+PostgreSQL (when OMNI_TEST_POSTGRES_URL is set): the same rows copied from the SQLite file
+into the schema PG_SCHEMA of that database, kept between runs and rebuilt when the SQLite
+file changes; OMNI_BENCH_PG_DROP=1 drops the schema after the run.
+
+test_stock_page_server_time times the named QUERIES with pytest-benchmark;
+test_every_filter_sort_and_page_under_budget sweeps every combination a person can click
+and writes each median to tests/artifacts/bench_dashboard_<database>.json.
 """
 
 from __future__ import annotations
@@ -245,6 +254,19 @@ QUERIES = {
                                                  descending=True, per_page=100),
     "low_by_node_last_page": StockQuery(risk="low", sort="node"),
     "low_by_sku_desc_last_page": StockQuery(risk="low", sort="sku", descending=True),
+    # The slowest of the sweep before migration 0006_dashboard (electronics: the smallest
+    # category, 3% of positions; grocery the largest): category filters on deep pages.
+    "category_by_reserved_last_page": StockQuery(category="electronics", sort="reserved"),
+    "category_ok_by_cover_desc_last_page": StockQuery(category="electronics", risk="ok",
+                                                      descending=True),
+    "category_ok_by_category_desc_last_page": StockQuery(category="electronics", risk="ok",
+                                                         sort="category", descending=True),
+    "category_by_node_last_page": StockQuery(category="electronics", sort="node"),
+    "category_out_by_node_desc_last_page": StockQuery(category="electronics", risk="out",
+                                                      sort="node", descending=True),
+    "big_category_out_by_sku_desc_last_page": StockQuery(category="grocery", risk="out",
+                                                         sort="sku", descending=True),
+    "one_dc_ok_by_on_hand_last_page": StockQuery(node="DC-Chicago", risk="ok", sort="on_hand"),
 }
 
 
