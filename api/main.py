@@ -61,6 +61,18 @@ async def _reoptimize_forever(app: FastAPI, settings: Settings) -> None:
             log.exception("backlog re-optimisation failed")
 
 
+def _warm(app: FastAPI) -> None:
+    """The ZIP table, zone matrix and network, before the first request needs them."""
+    from data.reference import zip_location
+
+    try:
+        zip_location("10001")
+        app.state.allocation.zones()
+        app.state.allocation.network()
+    except Exception:  # an empty or unmigrated database: /ready says so, requests will too
+        log.warning("not everything loaded at start-up", exc_info=True)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the FastAPI application for the given settings (or the environment's)."""
     settings = settings or get_settings()
@@ -87,6 +99,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             app.state.allocation.pricing.start()
         reoptimizer = (asyncio.create_task(_reoptimize_forever(app, settings))
                        if settings.reoptimize_interval_seconds > 0 else None)
+        # Load what the first requests would otherwise load on the request path.
+        await run_in_threadpool(_warm, app)
         yield
         if sweeper is not None:
             sweeper.cancel()
