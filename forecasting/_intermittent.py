@@ -109,30 +109,41 @@ def _tsb_run(x: np.ndarray, alpha_d: float, alpha_p: float, fitted: np.ndarray) 
     return prob * z if seen else 0.0
 
 
-@njit(cache=True, fastmath={"contract"})
-def _tsb_point(x: np.ndarray, alpha_d: float, alpha_p: float, occ: np.ndarray,
-               pos: np.ndarray) -> float:
-    """TSB forecast without fitted values: branch-free, sizes smoothed over demand days only.
+@njit(cache=True)
+def _tsb_point(x: np.ndarray, alpha_d: float, alpha_p: float, pos: np.ndarray,
+               decay: np.ndarray) -> float:
+    """TSB forecast without fitted values, in a pass that only finds the demand days.
 
-    Same recursions (and roundings) as `_tsb_run`: the probability is smoothed every day
-    (`occ` holds the 0/1 demand indicator), the size on the demand days in `pos` alone.
+    Between demands the probability only decays (p <- (1 - alpha_p) p), so it is carried
+    from demand to demand with the power of the gap (`decay[g] = (1 - alpha_p)^g`, built
+    as far as the longest gap needs) and gains alpha_p on each demand day; the size is
+    smoothed on the demand days alone. Equal to the day-by-day recursion of `_tsb_run` up
+    to rounding (~1e-15 relative).
     """
     n = x.size
-    occurrences(x, occ)
-    prob = occ[0]
-    c = 1.0 - alpha_p
-    k = 1 if x[0] != 0.0 else 0
-    pos[0] = 0
-    for i in range(1, n):
-        prob = fma(c, prob, alpha_p * occ[i])
-        pos[k] = i
-        k += x[i] != 0.0
+    k = demand_positions(x, pos)
     if k == 0:
         return 0.0
-    z = x[pos[0]]
+    c = 1.0 - alpha_p
+    cd = 1.0 - alpha_d
+    decay[0] = 1.0
+    built = 0
+    last = pos[0]
+    prob = 1.0 if last == 0 else alpha_p  # from 0 before the first demand (1 on day 0)
+    z = x[last]
     for t in range(1, k):
-        z = fma(1.0 - alpha_d, z, alpha_d * x[pos[t]])
-    return prob * z
+        i = pos[t]
+        gap = i - last
+        while built < gap:
+            built += 1
+            decay[built] = decay[built - 1] * c
+        prob = fma(prob, decay[gap], alpha_p)
+        z = fma(cd, z, alpha_d * x[i])
+        last = i
+    for _ in range(built, n - 1 - last):
+        built += 1
+        decay[built] = decay[built - 1] * c
+    return prob * decay[n - 1 - last] * z
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -307,8 +318,8 @@ def fit_tsb(x: np.ndarray, alpha_d: float, alpha_p: float, state: np.ndarray,
     if fitted.size == x.size:
         state[LEVEL] = _tsb_run(x, ad, ap, fitted)
     else:
-        state[LEVEL] = _tsb_point(x, ad, ap, np.empty(x.size),
-                                  np.empty(x.size, dtype=np.int64))
+        state[LEVEL] = _tsb_point(x, ad, ap, np.empty(x.size, dtype=np.int64),
+                                  np.empty(x.size))
 
 
 @njit(cache=True)

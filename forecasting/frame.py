@@ -153,6 +153,8 @@ class _Ids:
         """Stable order of `heads` by id value (categoricals too), None if unorderable."""
         try:
             if isinstance(heads, pd.Categorical):
+                if heads.categories.is_monotonic_increasing:  # codes rank like values
+                    return np.argsort(heads.codes, kind="stable")
                 return np.argsort(np.asarray(heads.categories)[heads.codes], kind="stable")
             if isinstance(heads, np.ndarray):
                 return np.argsort(heads, kind="stable")
@@ -257,12 +259,14 @@ def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: _Ids
         new_starts = np.r_[0, np.cumsum(lengths)[:-1]]
         rows = np.repeat(starts[order] - new_starts, lengths) + np.arange(y.size)
         y, starts, ends = y[rows], new_starts, ends[order]
-    sorted_heads = np.asarray(heads)
+    # Equal neighbours once sorted: a series appears in two runs (not grouped). Codes
+    # stand for categories one to one.
+    sorted_heads = heads.codes if isinstance(heads, pd.Categorical) else np.asarray(heads)
     if sorted_heads.size > 1 and np.any(np.asarray(sorted_heads[1:] == sorted_heads[:-1],
                                                    dtype=np.bool_)):
-        return None  # a series appears in two runs: not grouped
+        return None
     indptr = np.r_[starts, y.size].astype(np.int64)
-    last_ds = ds.iloc[ends - 1].reset_index(drop=True)
+    last_ds = pd.Series(ds.array.take(ends - 1))
     return y, indptr, heads, last_ds
 
 
@@ -360,7 +364,7 @@ def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
     mean = np.concatenate([r.mean for r in parts]) if len(parts) > 1 else parts[0].mean
     qs = np.concatenate([r.quantiles for r in parts]) if len(parts) > 1 else parts[0].quantiles
     # Model per row: distinct names gathered by code, no per-series Python strings.
-    model_col = np.concatenate([names[np.repeat(codes, h)]
+    model_col = np.concatenate([np.repeat(names[codes], h)
                                 for names, codes in (r.fit.model_codes() for r in parts)])
     # Same id dtype as the input (a Categorical stays one), one repeat per column.
     uid = (np.repeat(ids, h) if isinstance(ids, np.ndarray)
