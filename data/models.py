@@ -148,6 +148,9 @@ class StockPosition(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Mean daily demand from the latest forecast run (NULL: no forecast); see data.stock_cover.
     demand_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The SKU's category, kept by database triggers (migration 0006_dashboard) so the stock
+    # page's indexes can lead with it; nothing in the code writes it.
+    category: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
     __table_args__ = (
         CheckConstraint("on_hand >= 0", name="on_hand_nonneg"),
