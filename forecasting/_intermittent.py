@@ -146,74 +146,74 @@ def _tsb_point(x: np.ndarray, alpha_d: float, alpha_p: float, pos: np.ndarray,
     return prob * decay[n - 1 - last] * z
 
 
-@njit(cache=True, fastmath={"contract"})
-def _tsb_sse_p(x: np.ndarray, occ: np.ndarray, first: int, zf: np.ndarray, ap_c: float,
-               ap_d: float) -> tuple[float, float]:
-    """One-step SSEs of TSB at two probability alphas (sizes fixed): one fused pass.
+# TSB's one-step SSE by demand segments. Between demands the size level z_t is constant and
+# the probability only decays: over the L_t days j from demand t on (pos[t] .. pos[t] +
+# L_t - 1, each predicting day j + 1), p_j = P_t c^(j - pos[t]) with P_t the probability on
+# the demand day and c = 1 - alpha_p. The errors of those days are -p_j z_t, except the
+# last one, which predicts the next demand v_{t+1}. So segment t contributes
+#     P_t^2 z_t^2 S2(L_t) - 2 v_{t+1} z_t P_t c^(L_t - 1)   (+ v_{t+1}^2, a constant)
+# with S2(L) = sum_{m < L} c^(2m), and P_{t+1} = P_t c^(L_t) + alpha_p. Any alpha then costs
+# a pass over the k demands and a table of powers as long as the longest gap, not a pass
+# over every day (the sums match the day-by-day SSE up to rounding).
 
-    `zf[i]` is the size level after day i (from `first`, the first demand day, on); the
-    errors are summed in day order exactly as `_tsb_run` would, so the values match it.
+
+@njit(cache=True)
+def _decay_tables(c: float, longest: int, pw: np.ndarray, s2: np.ndarray) -> None:
+    """pw[L] = c^L and s2[L] = sum_{m < L} c^(2m) for L = 0..longest."""
+    pw[0] = 1.0
+    s2[0] = 0.0
+    for g in range(1, longest + 1):
+        s2[g] = fma(pw[g - 1], pw[g - 1], s2[g - 1])
+        pw[g] = pw[g - 1] * c
+
+
+@njit(cache=True)
+def _tsb_segments(x: np.ndarray, pos: np.ndarray, k: int, span: np.ndarray,
+                  nxt: np.ndarray) -> tuple[float, int]:
+    """Segment lengths span[t] = L_t and next demands nxt[t] = v_{t+1} (0 after the last).
+
+    Returns (sum of squared later demands, longest segment).
     """
-    n = x.size
-    pc = pd = occ[0]
-    for i in range(1, first + 1):
-        o = occ[i]
-        pc = fma(1.0 - ap_c, pc, ap_c * o)
-        pd = fma(1.0 - ap_d, pd, ap_d * o)
-    sc = 0.0
-    sd = 0.0
-    for i in range(first + 1, n):
-        z = zf[i - 1]
-        yc = pc * z
-        ec = x[i] - yc
-        sc += ec * ec
-        yd = pd * z
-        ed = x[i] - yd
-        sd += ed * ed
-        o = occ[i]
-        pc = fma(1.0 - ap_c, pc, ap_c * o)
-        pd = fma(1.0 - ap_d, pd, ap_d * o)
-    return sc, sd
-
-
-@njit(cache=True, fastmath={"contract"})
-def _tsb_size_terms(x: np.ndarray, occ: np.ndarray, pos: np.ndarray, k: int,
-                    pf: np.ndarray, quad: np.ndarray, cross: np.ndarray) -> float:
-    """Split TSB's SSE at fixed probabilities into per-demand terms of the size levels.
-
-    The size level z_t holds from demand t to the next one, so with p_j the probability
-    after day j the SSE is  C - 2 * sum_t cross[t] * z_t + sum_t quad[t] * z_t^2  with
-    quad[t] = sum of p_j^2 over the days j of segment t (each predicts day j + 1),
-    cross[t] = x(next demand) * p(day before it) and C = sum of squared later demands
-    (returned). Any size alpha then costs a pass over the k demands, not over every day.
-    """
-    n = x.size
-    first = pos[0]
-    acc = 0.0
-    t = 0
-    for j in range(first, n - 1):
-        p = pf[j]
-        acc += p * p
-        quad[t] = acc  # overwritten until the segment ends
-        nxt = occ[j + 1]
-        acc *= 1.0 - nxt  # branch-free reset on the next demand day
-        t += x[j + 1] != 0.0
-    if pos[k - 1] == n - 1:
-        quad[k - 1] = 0.0  # the last demand is the last day: it predicts nothing
     total = 0.0
-    for t in range(k - 1):
-        v = x[pos[t + 1]]
-        cross[t] = v * pf[pos[t + 1] - 1]
-        total += v * v
-    cross[k - 1] = 0.0
-    return total
+    longest = 0
+    for t in range(k):
+        end = pos[t + 1] if t + 1 < k else x.size - 1  # the last day predicts nothing
+        span[t] = end - pos[t]
+        longest = max(longest, span[t])
+        v = x[pos[t + 1]] if t + 1 < k else 0.0
+        nxt[t] = v
+        total = fma(v, v, total)
+    return total, longest
+
+
+@njit(cache=True)
+def _tsb_probability_terms(pos: np.ndarray, k: int, span: np.ndarray, nxt: np.ndarray,
+                           alpha_p: float, pw: np.ndarray, s2: np.ndarray,
+                           quad: np.ndarray, cross: np.ndarray) -> None:
+    """Per segment at fixed alpha_p: SSE = total + sum_t z_t (quad[t] z_t - 2 cross[t])."""
+    prob = 1.0 if pos[0] == 0 else alpha_p  # from 0 before the first demand (1 on day 0)
+    for t in range(k):
+        span_t = span[t]
+        quad[t] = prob * prob * s2[span_t]
+        cross[t] = nxt[t] * prob * pw[span_t - 1] if span_t > 0 else 0.0
+        prob = fma(prob, pw[span_t], alpha_p)
+
+
+@njit(cache=True)
+def _tsb_sizes(x: np.ndarray, pos: np.ndarray, k: int, alpha_d: float, z: np.ndarray) -> None:
+    """z[t] = TSB size level after demand t."""
+    level = x[pos[0]]
+    z[0] = level
+    for t in range(1, k):
+        level = fma(1.0 - alpha_d, level, alpha_d * x[pos[t]])
+        z[t] = level
 
 
 @njit(cache=True, fastmath={"contract"})
 def _tsb_sse_d(x: np.ndarray, pos: np.ndarray, k: int, quad: np.ndarray,
                cross: np.ndarray, total: float, ad_c: float, ad_d: float
                ) -> tuple[float, float]:
-    """One-step SSEs of TSB at two size alphas (probabilities fixed), over the demands only."""
+    """One-step SSEs of TSB at two size alphas (probabilities fixed), over the demands."""
     zc = zd = x[pos[0]]
     sc = 0.0
     sd = 0.0
@@ -227,25 +227,36 @@ def _tsb_sse_d(x: np.ndarray, pos: np.ndarray, k: int, quad: np.ndarray,
     return total + sc, total + sd
 
 
-@njit(cache=True, fastmath={"contract"})
-def _tsb_levels(x: np.ndarray, first: int, alpha_d: float, zf: np.ndarray) -> None:
-    """zf[i] = TSB size level after day i, for i >= first (the first demand day)."""
-    z = x[first]
-    zf[first] = z
-    for i in range(first + 1, x.size):
-        if x[i] != 0.0:
-            z = fma(1.0 - alpha_d, z, alpha_d * x[i])
-        zf[i] = z
+@njit(cache=True)
+def _tsb_size_terms(k: int, nxt: np.ndarray, z: np.ndarray, sq: np.ndarray,
+                    lin: np.ndarray) -> None:
+    """Per segment at fixed sizes: SSE = total + sum_t P_t (sq[t] P_t S2 - lin[t] c^(L-1))."""
+    for t in range(k):
+        sq[t] = z[t] * z[t]
+        lin[t] = 2.0 * nxt[t] * z[t]
 
 
-@njit(cache=True, fastmath={"contract"})
-def _tsb_probs(occ: np.ndarray, alpha_p: float, pf: np.ndarray) -> None:
-    """pf[i] = TSB demand probability after day i."""
-    prob = occ[0]
-    pf[0] = prob
-    for i in range(1, occ.size):
-        prob = fma(1.0 - alpha_p, prob, alpha_p * occ[i])
-        pf[i] = prob
+@njit(cache=True)
+def _tsb_sse_p(pos: np.ndarray, k: int, span: np.ndarray, sq: np.ndarray, lin: np.ndarray,
+               total: float, ap_c: float, ap_d: float, longest: int, pw_c: np.ndarray,
+               s2_c: np.ndarray, pw_d: np.ndarray, s2_d: np.ndarray) -> tuple[float, float]:
+    """One-step SSEs of TSB at two probability alphas (sizes fixed), over the demands."""
+    _decay_tables(1.0 - ap_c, longest, pw_c, s2_c)
+    _decay_tables(1.0 - ap_d, longest, pw_d, s2_d)
+    if pos[0] == 0:
+        pc = pd = 1.0  # the probability on the first demand day (from 0 before it)
+    else:
+        pc, pd = ap_c, ap_d
+    sc = 0.0
+    sd = 0.0
+    for t in range(k):
+        span_t = span[t]
+        back = max(span_t - 1, 0)  # the next demand is predicted from the day before it
+        sc = fma(pc, fma(sq[t] * pc, s2_c[span_t], -lin[t] * pw_c[back]), sc)
+        sd = fma(pd, fma(sq[t] * pd, s2_d[span_t], -lin[t] * pw_d[back]), sd)
+        pc = fma(pc, pw_c[span_t], ap_c)
+        pd = fma(pd, pw_d[span_t], ap_d)
+    return total + sc, total + sd
 
 
 @njit(cache=True)
@@ -254,43 +265,51 @@ def _optimise_tsb(x: np.ndarray, ad: float, ap: float, free_d: bool, free_p: boo
     """Minimise TSB's one-step SSE over [0.01, 0.5]: golden sections, one alpha at a time.
 
     The search of the plain version (two sweeps; each section recomputes its two interior
-    points and stops below 1e-3 width), at a fraction of the cost: both points of a step
-    are evaluated in one fused branch-free pass, and a size-alpha step only walks the
-    demand days (the daily probabilities enter through terms computed once per sweep).
+    points and stops below 1e-3 width) at a fraction of the cost: both points of a step
+    are evaluated in one fused pass, and every pass walks the demands only (see above);
+    only finding the demand days reads every day.
     """
     n = x.size
     lo, hi = 0.01, 0.5
     pos = np.empty(n, dtype=np.int64)
     k = demand_positions(x, pos)
-    # No demand: the SSE is zero everywhere, so every comparison ties and each section
-    # walks to its upper end, as the plain golden search does.
-    first = n - 1 if k == 0 else pos[0]
-    work = np.empty(n)
-    occ = np.empty(n)
-    occurrences(x, occ)
-    quad = np.empty(max(k, 1))
-    cross = np.empty(max(k, 1))
-    total = 0.0
+    size = max(k, 1)
+    span = np.zeros(size, dtype=np.int64)
+    nxt = np.zeros(size)
+    quad = np.empty(size)
+    cross = np.empty(size)
+    z = np.empty(size)
+    sq = np.empty(size)
+    lin = np.empty(size)
+    total, longest = _tsb_segments(x, pos, k, span, nxt) if k > 0 else (0.0, 0)
+    pw_c = np.empty(longest + 1)
+    s2_c = np.empty(longest + 1)
+    pw_d = np.empty(longest + 1)
+    s2_d = np.empty(longest + 1)
     for _ in range(2):
         for which in range(2):
             if (which == 0 and not free_d) or (which == 1 and not free_p):
                 continue
             if k > 0:
                 if which == 0:
-                    _tsb_probs(occ, ap, work)
-                    total = _tsb_size_terms(x, occ, pos, k, work, quad, cross)
+                    _decay_tables(1.0 - ap, longest, pw_c, s2_c)
+                    _tsb_probability_terms(pos, k, span, nxt, ap, pw_c, s2_c, quad, cross)
                 else:
-                    _tsb_levels(x, first, ad, work)
+                    _tsb_sizes(x, pos, k, ad, z)
+                    _tsb_size_terms(k, nxt, z, sq, lin)
             a, b = lo, hi
             while b - a > 1e-3:
                 c = b - 0.6180339887498949 * (b - a)
                 d = a + 0.6180339887498949 * (b - a)
                 if k == 0:
+                    # No demand: the SSE is zero everywhere, so every comparison ties and
+                    # each section walks to its upper end, as the plain search does.
                     fc = fd = 0.0
                 elif which == 0:
                     fc, fd = _tsb_sse_d(x, pos, k, quad, cross, total, c, d)
                 else:
-                    fc, fd = _tsb_sse_p(x, occ, first, work, c, d)
+                    fc, fd = _tsb_sse_p(pos, k, span, sq, lin, total, c, d, longest,
+                                        pw_c, s2_c, pw_d, s2_d)
                 if fc < fd:
                     b = d
                 else:

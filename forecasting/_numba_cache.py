@@ -12,17 +12,19 @@ version) it does nothing and numba's own rule applies.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
+_IMPORTS_NUMBA = re.compile(rb"^\s*(from|import) (numba|llvmlite)\b", re.MULTILINE)
 
 
 def _kernel_digest() -> bytes:
-    """SHA-256 over the names and contents of the package's modules that use numba."""
+    """SHA-256 over the names and contents of the package's modules that import numba."""
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.glob("*.py")):
         text = path.read_bytes()
-        if b"numba" in text:
+        if _IMPORTS_NUMBA.search(text):
             h.update(path.name.encode())
             h.update(hashlib.sha256(text).digest())
     return h.digest()
