@@ -60,6 +60,23 @@ class Network:
         if (self.pick_capacity < 0).any():
             raise ValueError("expected pick_capacity >= 0")
         object.__setattr__(self, "index", {c: i for i, c in enumerate(self.codes)})
+        object.__setattr__(self, "_memo", {})
+
+    # The memo (constants derived from the frozen arrays, see `memo`) is not part of the
+    # network's state: pickles and copies carry the arrays only and start an empty memo.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__["_memo"] = {}
+
+    @property
+    def memo(self) -> dict[Any, Any]:
+        """Per-network cache of derived constants (the arrays are read-only, so they hold)."""
+        return self._memo  # type: ignore[attr-defined,no-any-return]
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -162,9 +179,8 @@ class Order:
 def unique_skus(lines: Sequence[OrderLine]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Distinct SKUs, their total quantity, and each line's position among them."""
     pos: dict[str, int] = {}
-    where = np.empty(len(lines), np.int64)
-    for k, line in enumerate(lines):
-        where[k] = pos.setdefault(line.sku, len(pos))
-    qty = np.zeros(len(pos), np.int64)
-    np.add.at(qty, where, [line.qty for line in lines])
-    return list(pos), qty, where
+    where = [pos.setdefault(line.sku, len(pos)) for line in lines]
+    qty = [0] * len(pos)
+    for s, line in zip(where, lines, strict=True):
+        qty[s] += line.qty
+    return list(pos), np.array(qty, np.int64), np.array(where, np.int64)

@@ -130,9 +130,20 @@ POLICIES: dict[str, Any] = {"nearest": NearestPolicy, "rules": RulesPolicy,
                             "optimal": OptimalPolicy, "forecast_aware": _forecast_aware}
 
 
+# The built-in policies are frozen and stateless: one default instance each is shared.
+_SHARED = (NearestPolicy, RulesPolicy, OptimalPolicy)
+_instances: dict[str, tuple[Any, Policy]] = {}
+
+
 def get_policy(name: str) -> Policy:
     """The policy registered under `name` with default settings."""
     try:
-        return POLICIES[name]()
+        factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; expected one of {sorted(POLICIES)}") from None
+    if factory not in _SHARED:
+        return factory()  # type: ignore[no-any-return]
+    hit = _instances.get(name)
+    if hit is None or hit[0] is not factory:
+        hit = _instances[name] = (factory, factory())
+    return hit[1]

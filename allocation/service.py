@@ -20,6 +20,7 @@ from data.errors import InsufficientStock
 __all__ = ["OpportunityCosts", "allocate", "decide", "reserve_items"]
 
 DEFAULT_ATTEMPTS = 3
+_DEFAULT_COST = CostModel()  # frozen: one shared instance keeps its per-network constants warm
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,13 +71,17 @@ def decide(
     `explain=False` skips the runner-up per line: simulations and replays never show it.
     """
     pol = get_policy(policy) if isinstance(policy, str) else policy
-    skus, _, _ = unique_skus(order.lines)
-    weights = None if sku_weights is None else np.array([sku_weights.get(s, 1.0) for s in skus])
+    weights = opp = None
+    if sku_weights is not None or opportunity is not None:
+        skus, _, _ = unique_skus(order.lines)
+        if sku_weights is not None:
+            weights = np.array([sku_weights.get(s, 1.0) for s in skus])
+        if opportunity is not None:
+            opp = opportunity.for_skus(skus)
     start = time.perf_counter()
     cands = build_candidates(
-        network, order, atp, cost or CostModel(), capacity=capacity, weights=weights,
-        zone_matrix=zone_matrix,
-        opportunity=None if opportunity is None else opportunity.for_skus(skus), now=now)
+        network, order, atp, cost or _DEFAULT_COST, capacity=capacity, weights=weights,
+        zone_matrix=zone_matrix, opportunity=opp, now=now)
     plan, info = pol.plan(cands)
     info = dict(info, seconds=time.perf_counter() - start)
     return build_decision(order, network, cands, plan, pol.name, info, explain), cands
