@@ -270,32 +270,34 @@ def build_candidates(
         cap_pos = cap > 0
     w = None if weights is None else np.asarray(weights, np.float64)
     transfers = cost.transfer.enabled and not cost.pickup_priced_as_shipping
+    # Eligible by method and flags (eligible_mask), holding ATP for a line, able to pick.
+    pos = atp > 0
+    allowed: np.ndarray | None = st.ship_ok  # None: every node (a pickup with transfers)
+    store = -1
     if order.method == "pickup":
         try:
             store = network.index[str(order.pickup_node)]
         except KeyError:
             raise ValueError(f"unknown pickup node {order.pickup_node!r}") from None
         if transfers:
-            has = atp > 0
+            allowed = None
         else:
-            has = np.zeros((n, n_skus), bool)
-            has[store] = atp[store] > 0
-    else:
-        store = -1
-        has = (atp > 0) & st.ship_ok[:, None]
-    node_has = has.reshape(n) if n_skus == 1 else _any(has, axis=1)
-    nodes = (node_has & cap_pos).nonzero()[0]
-    has_k = has[nodes]
+            allowed = np.zeros(n, bool)
+            allowed[store] = True
+    node_pos = pos.reshape(n) if n_skus == 1 else _any(pos, axis=1)
+    nodes = (node_pos & (cap_pos if allowed is None else allowed & cap_pos)).nonzero()[0]
+    has_k = pos.take(nodes, 0)  # a candidate is eligible: its row of `has` is its ATP > 0
     # Why a SKU cannot be supplied at all: no eligible node holds it, or none can pick.
     if n_skus == 1:
-        reasons: list[str | None] = [
-            None if len(nodes) else "no_pick_capacity" if node_has.any()
-            else "no_stock_at_eligible_node"]
+        reasons: list[str | None] = [None]
+        if not len(nodes):
+            held = (node_pos if allowed is None else node_pos & allowed).any()
+            reasons = ["no_pick_capacity" if held else "no_stock_at_eligible_node"]
     else:
         col_ok = _any(has_k, axis=0).tolist()
         reasons = [None] * n_skus
         if not all(col_ok):
-            col_any = _any(has, axis=0).tolist()
+            col_any = _any(pos if allowed is None else pos[allowed], axis=0).tolist()
             reasons = [
                 None if ok else "no_pick_capacity" if anywhere else "no_stock_at_eligible_node"
                 for ok, anywhere in zip(col_ok, col_any, strict=True)]
@@ -361,15 +363,15 @@ def build_candidates(
         if deliver_by is not None:
             keep_list = [d <= deliver_by for d in dates]
             if not all(keep_list):
-                keep = np.array(keep_list, dtype=bool)
-                still = _any(has_k[keep], axis=0).tolist()
+                keep = np.array([k for k, ok in enumerate(keep_list) if ok], dtype=np.int64)
+                has_k = has_k.take(keep, 0)
+                still = _any(has_k, axis=0).tolist()
                 for s in range(n_skus):
                     if reasons[s] is None and not still[s]:
                         reasons[s] = "deadline"
                 nodes, is_store, miles, parcel = nodes[keep], is_store[keep], miles[keep], \
                     parcel[keep]
-                ship_unit = ship_unit[keep]
-                has_k = has_k[keep]
+                ship_unit = ship_unit.take(keep, 0)
                 methods = tuple(m for m, k in zip(methods, keep_list, strict=True) if k)
                 promise = tuple(d for d, k in zip(dates, keep_list, strict=True) if k)
 
@@ -381,7 +383,7 @@ def build_candidates(
         ship_unit = np.ascontiguousarray(ship_unit, dtype=np.float64)
         unit_cost = ship_unit + pick_unit  # + 0.0 of opportunity changes no value
     else:
-        opp_unit = np.asarray(opportunity, np.float64).reshape(n, n_skus)[nodes]
+        opp_unit = np.asarray(opportunity, np.float64).reshape(n, n_skus).take(nodes, 0)
         ship_unit = np.ascontiguousarray(ship_unit, dtype=np.float64)
         unit_cost = ship_unit + pick_unit + opp_unit
     # The unfilled penalty (`_unfilled`): a virtual node as far as the farthest real node.
@@ -393,8 +395,9 @@ def build_candidates(
     # Candidate rows of `has` are their ATP > 0 (an eligible node); a node never usefully
     # supplies more of a line than the line asks for (what ProblemData would clip). With one
     # SKU every candidate's ATP is positive.
-    avail = (np.minimum(atp[nodes], qty) if n_skus == 1
-             else np.minimum(np.maximum(atp[nodes], 0), qty))
+    atp_k = atp.take(nodes, 0)
+    avail = (np.minimum(atp_k, qty[0]) if n_skus == 1
+             else np.minimum(np.maximum(atp_k, 0), qty))
     # ProblemData's own check, needed only when a caller's weights, prices or node rates
     # enter the costs (cost models, distances and zones are finite by construction).
     if (w is not None or opportunity is not None or not pr.pick_finite) and not (

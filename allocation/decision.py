@@ -250,7 +250,13 @@ def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan
     # Units per used node (ascending) as [(column, units)], and per column as {node: units}.
     per_node: dict[int, list[tuple[int, int]]] = {}
     per_col: list[dict[int, int]] = [{} for _ in range(d.n_lines)]
-    for n, c, v in zip(rows.tolist(), cols.tolist(), x[rows, cols].tolist(), strict=True):
+    rl, cl = rows.tolist(), cols.tolist()
+    if x.size <= 256:  # a short list beats numpy's two-array indexing
+        flat, width = x.ravel().tolist(), x.shape[1]
+        values = [flat[n * width + c] for n, c in zip(rl, cl, strict=True)]
+    else:
+        values = x[rows, cols].tolist()
+    for n, c, v in zip(rl, cl, values, strict=True):
         per_node.setdefault(n, []).append((c, v))
         per_col[c][n] = v
     parcels = []

@@ -27,9 +27,12 @@ _EPS = 1e-9
 def restrict(data: ProblemData, nodes: np.ndarray) -> ProblemData:
     """The same problem over a subset of the candidate nodes."""
     # Rows of a valid problem are valid: no checks, and the shared read-only arrays as they are.
-    return ProblemData.trusted(
-        qty=data.qty, avail=data.avail[nodes], unit_cost=data.unit_cost[nodes],
-        parcel_cost=data.parcel_cost[nodes], capacity=data.capacity[nodes],
+    idx = np.asarray(nodes)
+    if idx.dtype == bool:
+        idx = idx.nonzero()[0]
+    return ProblemData.trusted(  # take(): the rows data[idx] would give, without its overhead
+        qty=data.qty, avail=data.avail.take(idx, 0), unit_cost=data.unit_cost.take(idx, 0),
+        parcel_cost=data.parcel_cost[idx], capacity=data.capacity[idx],
         unfilled_unit_cost=data.unfilled_unit_cost,
         unfilled_parcel_cost=data.unfilled_parcel_cost, max_parcels=data.max_parcels,
     )
@@ -212,7 +215,7 @@ def solve(data: ProblemData, params: SolveParams | None = None) -> Result:
     else:
         nodes = np.arange(data.n_nodes)
     sub = restrict(data, nodes)
-    sub_ub_plan = Plan(ub_plan.x[nodes], ub_plan.unfilled)
+    sub_ub_plan = Plan(ub_plan.x.take(nodes, 0), ub_plan.unfilled)
     if params.fast_paths and dp_exact(sub):
         # Every node left holds whole lines and has room: partitions are exact (see subsets).
         return done(_expand(data, nodes, solve_by_partitions(sub)), "subset-dp", True,
