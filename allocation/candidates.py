@@ -65,8 +65,10 @@ def eligible_mask(network: Network, order: Order, transfers: bool) -> tuple[np.n
 
 _any = np.logical_or.reduce  # ndarray.any without its Python wrapper
 _MAX_PRICED = 8  # cost models remembered per network (callers keep one or two)
-_MAX_DEST = 4096  # customer locations remembered per network ...
-_DEST_CELLS = 1 << 20  # ... and at most about this many (location, node) distances
+# Customer locations remembered per network, and at most about this many (location, node)
+# pairs: each pair keeps ~50 bytes (miles, zones, rates, days), so ~13 MB at most.
+_MAX_DEST = 4096
+_DEST_CELLS = 1 << 18
 
 
 class _Static:
@@ -100,8 +102,8 @@ class _Static:
         key = (lat, lon)
         d = self.dest.get(key)
         if d is None:
-            while len(self.dest) >= self.max_dest:
-                del self.dest[next(iter(self.dest))]  # the oldest
+            if len(self.dest) >= self.max_dest:
+                self.dest.clear()  # start over (one atomic step: safe under threads)
             d = self.dest[key] = _Dest(
                 haversine_miles_pre(self.rad_lat, self.cos_lat, network.lon, lat, lon))
         return d
