@@ -13,6 +13,7 @@ checks that both paths give the same answers. `OMNI_HOT_PATHS=false` turns this 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -209,8 +210,11 @@ class HotPaths:
         from api.allocations import service
 
         try:
-            out = await run_in_threadpool(service.allocate_order, self.fa.state.db,
-                                          self.fa.state.allocation, req, key)
+            # SQLite: straight onto the writer thread (no thread-pool hop); else the pool.
+            job = service.submit_allocation(self.fa.state.allocation, req, key)
+            out = (await asyncio.wrap_future(job) if job is not None else
+                   await run_in_threadpool(service.allocate_order, self.fa.state.db,
+                                           self.fa.state.allocation, req, key))
         except DomainError as exc:
             if isinstance(exc, InsufficientStock):
                 metrics.conflicts.inc()

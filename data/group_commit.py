@@ -47,10 +47,14 @@ class GroupCommitter:
         """Run `job(cursor)` in the next group transaction; its result or its exception."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a group-commit job cannot wait for another job")
+        return self.submit(job).result()
+
+    def submit(self, job: Callable[[RawCursor], T]) -> Future[T]:
+        """Queue `job(cursor)` for the next group transaction; done once it is committed."""
         self._ensure_started()
         fut: Future[T] = Future()
         self._jobs.put((job, fut))
-        return fut.result()
+        return fut
 
     def stop(self) -> None:
         """Finish the waiting jobs and end the writer thread."""
@@ -112,9 +116,14 @@ class GroupCommitter:
                 fut.set_exception(value)
 
 
-def run_write(db: Database, committer: GroupCommitter | None, job: Callable[[RawCursor], T]) -> T:
-    """Run a write job: through the group committer when there is one, else on its own."""
-    if committer is not None:
-        return committer.run(job)
-    with db.raw_transaction() as cur:
-        return job(cur)
+def in_savepoint(cur: RawCursor, job: Callable[[RawCursor], T]) -> T:
+    """Run `job(cur)` inside a savepoint of the current transaction (undone if it raises)."""
+    cur.execute("SAVEPOINT attempt")
+    try:
+        out = job(cur)
+    except BaseException:
+        cur.execute("ROLLBACK TO attempt")
+        cur.execute("RELEASE attempt")
+        raise
+    cur.execute("RELEASE attempt")
+    return out

@@ -9,7 +9,7 @@ the allocation core can re-decide on fresh stock within the same order transacti
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from data import ledger
 from data.availability import SkuIds, sku_ids
-from data.db import Database
+from data.db import Database, RawCursor
 from data.models import Node, NodeKind, NodePickDay, StockPosition, utcnow
 
 
@@ -134,8 +134,10 @@ class SnapshotLedger:
     """
 
     def __init__(self, db: Database, node_codes: Sequence[str], node_ids: np.ndarray,
-                 skus: SkuIds, daily_capacity: np.ndarray | None = None) -> None:
+                 skus: SkuIds, daily_capacity: np.ndarray | None = None,
+                 cursor: RawCursor | None = None) -> None:
         self.db = db
+        self._cur = cursor  # read inside this transaction (the writer thread's) instead
         self.node_codes = list(node_codes)
         self._row = {int(i): k for k, i in enumerate(node_ids)}
         self._skus = skus
@@ -146,7 +148,7 @@ class SnapshotLedger:
         """ATP (>= 0) of the SKUs at every node, shape (len(node_codes), len(skus))."""
         ids = self._skus.get(skus)
         col = {ids[s]: j for j, s in enumerate(skus)}
-        with self.db.raw_read() as cur:
+        with self._reader() as cur:
             rows = cur.execute(
                 "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
                 f"WHERE sku_id IN ({', '.join('?' * len(col))})", list(col)).fetchall()
@@ -162,15 +164,18 @@ class SnapshotLedger:
                 out[i, col[sku_id]] = atp
         return out
 
+    def _reader(self) -> AbstractContextManager[RawCursor]:
+        return nullcontext(self._cur) if self._cur is not None else self.db.raw_read()
+
     def capacity_left(self) -> np.ndarray | None:
         """Units each node can still pick today: daily capacity minus today's pick load."""
         if self._capacity is None:
             return None
         load = self._load
         if load is None:  # no atp() read yet
-            load = self.db.read_rows("SELECT node_id, units FROM node_pick_days WHERE day = ?",
-                                     [utcnow().date().isoformat() if self.db.sqlite
-                                      else utcnow().date()])
+            with self._reader() as cur:
+                load = cur.execute("SELECT node_id, units FROM node_pick_days WHERE day = ?",
+                                   [cur.day(utcnow().date())]).fetchall()
         self._load = None
         left = np.array(self._capacity, dtype=np.int64, copy=True)
         for node_id, used in load:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from api.allocations.schemas import AllocationIn
 from data.availability import SkuIds
 from data.db import Database, RawCursor
 from data.errors import DomainError, UnknownReference
-from data.group_commit import GroupCommitter, run_write
+from data.group_commit import GroupCommitter, in_savepoint
 from data.idempotency import request_hash
 from data.models import OrderStatus, utcnow
 from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
@@ -142,18 +143,21 @@ class _Replayed(Exception):
 
 
 def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
-            digest: str | None) -> dict[str, Any]:
-    """Decide on a read snapshot, then hold the stock and write the order in one transaction.
+            digest: str | None, cur: RawCursor | None) -> dict[str, Any]:
+    """Decide, then hold the stock and write the order in one transaction.
 
-    Nothing waits on the write lock while the decision is made; a hold that lost its race
-    rolls the transaction back and the allocation core decides again on fresh stock.
+    With `cur` (SQLite: a job on the writer thread, inside its transaction) the decision
+    reads the stock through that transaction, so it sees the orders committed just before
+    it in the same group. Without (PostgreSQL) it decides on a read snapshot, outside any
+    lock; a hold that lost its race rolls back and the allocation core decides again on
+    fresh stock.
     """
     network, capacity = ctx.network()
     node_ids = ctx.node_ids()
     order = _to_order(req, network)
     sku_ids = ctx.skus.get([x.sku for x in req.lines])
     pickup_id = (int(node_ids[network.index[req.pickup_store]]) if req.pickup_store else None)
-    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity)
+    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity, cursor=cur)
     result: dict[str, Any] = {}
 
     def commit(decision: Decision, _items: list[ReserveItem]) -> list[int]:
@@ -171,19 +175,22 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
                            "dry_run": False, "decision": out})
             return out, result
 
-        def job(cur: RawCursor) -> list[int]:
+        def job(c: RawCursor) -> list[int]:
             if key is not None and digest is not None:
-                stored = stored_response(cur, key, SCOPE, digest)
+                stored = stored_response(c, key, SCOPE, digest)
                 if stored is not None:
                     raise _Replayed(stored)
             try:
-                return write_order(cur, rec, decided,
+                return write_order(c, rec, decided,
                                    None if key is None else (key, SCOPE, str(digest)))[1]
             except DuplicateOrder:
                 raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or "
                                   "use a new id") from None
 
-        return run_write(ctx.db, ctx.committer, job)
+        if cur is None:
+            with ctx.db.raw_transaction() as c:
+                return job(c)
+        return in_savepoint(cur, job)  # a refused attempt leaves nothing in the group
 
     allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
              opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit,
@@ -193,35 +200,65 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
     return result
 
 
-def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
-                   header_key: str | None = None) -> dict[str, Any]:
-    """Quote (dry run) or source, reserve and record an order; idempotent by key."""
-    if req.dry_run:
-        network, capacity = ctx.network()
-        order = _to_order(req, network)
-        ctx.skus.get([x.sku for x in req.lines])
-        led = SnapshotLedger(db, network.codes, ctx.node_ids(), ctx.skus, capacity)
-        skus = list(dict.fromkeys(x.sku for x in req.lines))
-        decision, _ = decide(order, network, led.atp(skus), req.policy, cost=ctx.cost,
-                             capacity=led.capacity_left(), zone_matrix=ctx.zones(),
-                             opportunity=ctx.opportunity(req.policy), now=utcnow())
-        return {"order_id": req.order_id, "status": "quoted", "dry_run": True, "replayed": False,
-                "decision": decision.to_dict()}
+def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:
+    network, capacity = ctx.network()
+    order = _to_order(req, network)
+    ctx.skus.get([x.sku for x in req.lines])
+    led = SnapshotLedger(db, network.codes, ctx.node_ids(), ctx.skus, capacity)
+    skus = list(dict.fromkeys(x.sku for x in req.lines))
+    decision, _ = decide(order, network, led.atp(skus), req.policy, cost=ctx.cost,
+                         capacity=led.capacity_left(), zone_matrix=ctx.zones(),
+                         opportunity=ctx.opportunity(req.policy), now=utcnow())
+    return {"order_id": req.order_id, "status": "quoted", "dry_run": True, "replayed": False,
+            "decision": decision.to_dict()}
+
+
+def _allocate(ctx: AllocationContext, req: AllocationIn, header_key: str | None,
+              cur: RawCursor | None) -> dict[str, Any]:
+    db = ctx.db
     key = header_key or req.idempotency_key
     if key is None:
-        return {**_commit(ctx, req, None, None), "replayed": False}
+        return {**_commit(ctx, req, None, None, cur), "replayed": False}
     digest = request_hash(req.model_dump(mode="json", exclude={"idempotency_key"}))
-    with db.raw_read() as cur:
+    if cur is not None:
         stored = stored_response(cur, key, SCOPE, digest)
+    else:
+        with db.raw_read() as c:
+            stored = stored_response(c, key, SCOPE, digest)
     if stored is not None:
         return {**stored, "replayed": True}
     try:
-        return {**_commit(ctx, req, key, digest), "replayed": False}
+        return {**_commit(ctx, req, key, digest, cur), "replayed": False}
     except _Replayed as done:
         return {**done.result, "replayed": True}
     except db.integrity_errors:  # the same key committed by another worker a moment ago
-        with db.raw_read() as cur:
-            stored = stored_response(cur, key, SCOPE, digest)
+        if cur is not None:
+            raise
+        with db.raw_read() as c:
+            stored = stored_response(c, key, SCOPE, digest)
         if stored is None:
             raise
         return {**stored, "replayed": True}
+
+
+def submit_allocation(ctx: AllocationContext, req: AllocationIn,
+                      header_key: str | None = None) -> Future[dict[str, Any]] | None:
+    """On SQLite, the allocation as a job of the writer thread; None: call allocate_order."""
+    if req.dry_run or ctx.committer is None:
+        return None
+    return ctx.committer.submit(lambda cur: _allocate(ctx, req, header_key, cur))
+
+
+def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
+                   header_key: str | None = None) -> dict[str, Any]:
+    """Quote (dry run) or source, reserve and record an order; idempotent by key.
+
+    On SQLite the whole allocation (read, decide, write) runs on the writer thread, as one
+    savepoint of the group transaction: one writer, no lost races inside the process.
+    """
+    if req.dry_run:
+        return _quote(db, ctx, req)
+    job = submit_allocation(ctx, req, header_key)
+    if job is not None:
+        return job.result()
+    return _allocate(ctx, req, header_key, None)
