@@ -68,7 +68,8 @@ def ses_grid_pass(typingctx, xt, n, alphas, out):
     """One-step SES SSEs of four series at four shared alphas, in one pass.
 
     `alphas`: a 4-tuple; writes out[4 * k + lane] = SSE of lane at alphas[k]. The level
-    starts at day 0 and moves by `level += alpha * error` (a fused multiply-add).
+    starts at day 0 and moves by `level = (1 - alpha) level + alpha x` (one fused
+    multiply-add on the dependency chain).
     """
     _check_args(xt, out)
     sig = types.void(xt, types.int64, types.UniTuple(types.float64, LANES), out)
@@ -77,6 +78,7 @@ def ses_grid_pass(typingctx, xt, n, alphas, out):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
         dest = context.make_array(signature.args[3])(context, builder, args[3]).data
         alpha = [_splat(builder, builder.extract_value(args[2], k)) for k in range(LANES)]
+        keep = [builder.fsub(_const(1.0), a) for a in alpha]
         first = _load_day(builder, data, ir.Constant(_I64, 0))
         level = [cgutils.alloca_once_value(builder, first) for _ in range(LANES)]
         sse = [cgutils.alloca_once_value(builder, _const(0.0)) for _ in range(LANES)]
@@ -86,7 +88,7 @@ def ses_grid_pass(typingctx, xt, n, alphas, out):
                 lev = builder.load(level[k])
                 e = builder.fsub(v, lev)
                 builder.store(_fma(builder, e, e, builder.load(sse[k])), sse[k])
-                builder.store(_fma(builder, alpha[k], e, lev), level[k])
+                builder.store(_fma(builder, keep[k], lev, builder.fmul(alpha[k], v)), level[k])
         for k in range(LANES):
             _store(builder, dest, k, builder.load(sse[k]))
         return context.get_dummy_value()
@@ -99,8 +101,13 @@ def ses_derivative_pass(typingctx, xt, n, alphas, out):
     """SES SSE derivatives 1-3 in alpha and the final level with its derivatives 1-3.
 
     Four series, each at its own alpha (`alphas`, a 4-tuple), in one pass: the level
-    recursion L = a x + (1 - a) L is differentiated alongside it (D_k = d^k L / da^k).
-    Writes out[4 * slot + lane] for slots dSSE, d2SSE, d3SSE, L, D1, D2, D3.
+    recursion L = a x + c L (c = 1 - a) is differentiated alongside it. With D_k the k-th
+    derivative of L in a, D1 = (x - L) + c D1, D2 = -2 D1 + c D2 and D3 = -3 D2 + c D3; the
+    pass carries u = -D2 / 2 and w = D3 / 6 instead (u = D1 + c u, w = u + c w: one
+    multiply-add each) and sums the SSE's derivative terms in five accumulators: with e
+    the one-step error, dSSE = -2 sum e D1, d2SSE = 2 sum (D1^2 + 2 e u) and
+    d3SSE = -12 sum (D1 u + e w). Writes out[4 * slot + lane] for slots dSSE, d2SSE,
+    d3SSE, L, D1, D2, D3.
     """
     _check_args(xt, out)
     sig = types.void(xt, types.int64, types.UniTuple(types.float64, LANES), out)
@@ -112,28 +119,27 @@ def ses_derivative_pass(typingctx, xt, n, alphas, out):
         c = builder.fsub(_const(1.0), a)
         first = _load_day(builder, data, ir.Constant(_I64, 0))
         level = cgutils.alloca_once_value(builder, first)
-        acc = [cgutils.alloca_once_value(builder, _const(0.0)) for _ in range(6)]
-        d1, d2, d3, g, hess, third = acc
+        state = [cgutils.alloca_once_value(builder, _const(0.0)) for _ in range(8)]
+        d1, u, w, g, sq, eu, du, ew = state
         with cgutils.for_range(builder, builder.sub(args[1], ir.Constant(_I64, 1))) as loop:
             v = _load_day(builder, data, builder.add(loop.index, ir.Constant(_I64, 1)))
-            lev, v1, v2, v3 = (builder.load(p) for p in (level, d1, d2, d3))
+            lev, v1, vu, vw = (builder.load(p) for p in (level, d1, u, w))
             e = builder.fsub(v, lev)
-            builder.store(_fma(builder, e, v1, builder.load(g)), g)
-            # hess += d1^2 - e d2;  third += 3 d1 d2 - e d3
-            curv = _fma(builder, v1, v1, builder.fneg(builder.fmul(e, v2)))
-            builder.store(builder.fadd(builder.load(hess), curv), hess)
-            skew = _fma(builder, builder.fmul(_const(3.0), v1), v2,
-                        builder.fneg(builder.fmul(e, v3)))
-            builder.store(builder.fadd(builder.load(third), skew), third)
-            builder.store(_fma(builder, c, v3, builder.fmul(_const(-3.0), v2)), d3)
-            builder.store(_fma(builder, c, v2, builder.fmul(_const(-2.0), v1)), d2)
+            for acc, x, y in ((g, e, v1), (sq, v1, v1), (eu, e, vu), (du, v1, vu), (ew, e, vw)):
+                builder.store(_fma(builder, x, y, builder.load(acc)), acc)
+            builder.store(_fma(builder, c, vw, vu), w)
+            builder.store(_fma(builder, c, vu, v1), u)
             builder.store(_fma(builder, c, v1, e), d1)
             builder.store(_fma(builder, c, lev, builder.fmul(a, v)), level)
-        _store(builder, dest, 0, builder.fmul(_const(-2.0), builder.load(g)))
-        _store(builder, dest, 1, builder.fmul(_const(2.0), builder.load(hess)))
-        _store(builder, dest, 2, builder.fmul(_const(2.0), builder.load(third)))
-        for slot, ptr in enumerate((level, d1, d2, d3), start=3):
-            _store(builder, dest, slot, builder.load(ptr))
+        load = builder.load
+        curv = _fma(builder, _const(2.0), load(eu), load(sq))
+        _store(builder, dest, 0, builder.fmul(_const(-2.0), load(g)))
+        _store(builder, dest, 1, builder.fmul(_const(2.0), curv))
+        _store(builder, dest, 2, builder.fmul(_const(-12.0), builder.fadd(load(du), load(ew))))
+        _store(builder, dest, 3, load(level))
+        _store(builder, dest, 4, load(d1))
+        _store(builder, dest, 5, builder.fmul(_const(-2.0), load(u)))
+        _store(builder, dest, 6, builder.fmul(_const(6.0), load(w)))
         return context.get_dummy_value()
 
     return sig, codegen

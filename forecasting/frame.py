@@ -326,6 +326,13 @@ def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
     return np.stack([c.to_numpy() for c in cols], axis=1).reshape(-1)
 
 
+def _each_h_times(values: np.ndarray, h: int) -> np.ndarray:
+    """np.repeat(values, h) as one broadcast assignment (faster for object arrays)."""
+    out = np.empty(values.size * h, dtype=values.dtype)
+    out.reshape(values.size, h)[:] = values[:, None]
+    return out
+
+
 def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
              models: str | Sequence[str] = "auto",
              quantiles: Sequence[float] = DEFAULT_QUANTILES, *,
@@ -364,10 +371,10 @@ def forecast(df: pd.DataFrame, h: int, freq: str | int = "D",
     mean = np.concatenate([r.mean for r in parts]) if len(parts) > 1 else parts[0].mean
     qs = np.concatenate([r.quantiles for r in parts]) if len(parts) > 1 else parts[0].quantiles
     # Model per row: distinct names gathered by code, no per-series Python strings.
-    model_col = np.concatenate([np.repeat(names[codes], h)
+    model_col = np.concatenate([_each_h_times(names[codes], h)
                                 for names, codes in (r.fit.model_codes() for r in parts)])
     # Same id dtype as the input (a Categorical stays one), one repeat per column.
-    uid = (np.repeat(ids, h) if isinstance(ids, np.ndarray)
+    uid = (_each_h_times(ids, h) if isinstance(ids, np.ndarray)
            else ids.take(np.repeat(np.arange(n_series), h)))
     columns = {
         "unique_id": uid,
