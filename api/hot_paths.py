@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
+import orjson
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
@@ -171,7 +171,7 @@ class HotPaths:
                     "pickup": store and bool(net.click_and_collect[i]), "distance_miles": d})
             rows.sort(key=(lambda r: (r["distance_miles"], r["node"], r["sku"])) if near
                       else (lambda r: (r["node"], r["sku"])))
-        return json.dumps({"network": network, "nodes": rows}, separators=(",", ":")).encode()
+        return orjson.dumps({"network": network, "nodes": rows})
 
     async def _allocation(self, scope: Scope, receive: Receive,
                           send: Send) -> tuple[bool, Receive]:
@@ -227,7 +227,7 @@ class HotPaths:
             return True, replay
         if not out["dry_run"] and not out.get("replayed"):
             metrics.decision(out)
-        await _send_json(send, 200, json.dumps(out, separators=(",", ":")).encode())
+        await _send_json(send, 200, orjson.dumps(out))
         return True, replay
 
     async def _problem(self, scope: Scope, send: Send, exc: DomainError) -> None:

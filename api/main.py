@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                        if settings.reoptimize_interval_seconds > 0 else None)
         # Load what the first requests would otherwise load on the request path.
         await run_in_threadpool(_warm, app)
+        # What start-up built lives as long as the process: keep it out of every GC pass
+        # (a full pass over it stalled requests by tens of milliseconds).
+        gc.freeze()
         yield
         if sweeper is not None:
             sweeper.cancel()

@@ -16,10 +16,11 @@ Plain SQL on the DB-API cursor (`data.db.RawCursor`): the same rows the ORM mode
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from data.db import RawCursor
 from data.errors import IdempotencyConflict, InsufficientStock
@@ -67,7 +68,7 @@ def stored_response(cur: RawCursor, key: str, scope: str, digest: str) -> dict[s
     if row[0] != scope or row[1] != digest:
         raise IdempotencyConflict(f"idempotency key {key!r} was used for a different request; "
                                   "use a new key for a new request", key=key)
-    return row[2] if isinstance(row[2], dict) else json.loads(row[2])
+    return row[2] if isinstance(row[2], dict) else orjson.loads(row[2])
 
 
 def _values(n_rows: int, row: str) -> str:
@@ -146,11 +147,11 @@ def write_order(cur: RawCursor, rec: OrderRecord,
         [(order_id, line_id[no], state, at) for no, _, _, state in rec.lines])
     out, response = decision(res_ids)
     cur.execute(f"UPDATE orders SET decision = {cur.json()} WHERE id = ?",
-                [json.dumps(out, separators=(",", ":")), order_id])
+                [orjson.dumps(out).decode(), order_id])
     if idempotency is not None:
         key, scope, digest = idempotency
         cur.execute(f'INSERT INTO idempotency_keys ("key", scope, request_hash, response, '
                     f'created_at) VALUES (?, ?, ?, {cur.json()}, ?)',
-                    [key, scope, digest, json.dumps(response, separators=(",", ":")), at])
+                    [key, scope, digest, orjson.dumps(response).decode(), at])
     return order_id, res_ids
 

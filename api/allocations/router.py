@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -34,4 +34,4 @@ async def post_allocation(
         metrics.decision(out)
     # `out` is built to the schema (decision.to_dict); validating it again costs more than
     # the decision itself on small orders.
-    return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
+    return Response(orjson.dumps(out), media_type="application/json")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -74,4 +74,4 @@ def get_availability(
 def _json(body: dict) -> Response:
     # The body is built from the schema's own fields; FastAPI's second validation pass
     # of a few hundred rows would cost more than the query.
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import json
 import logging
 import sys
+
+import orjson
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                        default=None)
@@ -24,7 +25,7 @@ class JsonFormatter(logging.Formatter):
         out.update({k: getattr(record, k) for k in _EXTRA if hasattr(record, k)})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return orjson.dumps(out, default=str).decode()
 
 
 def configure(level: str = "INFO") -> None:
