@@ -132,7 +132,7 @@ def _ses_step(alpha: float, a: float, b: float, lo: float, hi: float, g: float, 
         new = newton
         tol = NEWTON_TOL  # Newton: the alpha error after a step is ~ its square
         den = 2.0 * hess * hess - g * third
-        if den > 0.0:
+        if den > 0.0 and newton != alpha:  # (a zero Newton step has converged anyway)
             halley = alpha - 2.0 * g * hess / den
             ratio = (halley - alpha) / (newton - alpha)
             if 0.5 <= ratio <= 2.0:

@@ -172,3 +172,21 @@ def test_ses_search_is_no_worse_than_a_fine_golden_section() -> None:
         assert sse <= sse_ref + 1e-9 * max(1.0, sse_ref)
         # The level comes from a Taylor step on the last pass: it matches the recursion.
         assert abs(level - ses_level(x, alpha)) <= 1e-9 * max(1.0, abs(level))
+
+
+def test_ses_search_survives_a_zero_newton_step() -> None:
+    # A CV window of the benchmark panel whose gradient vanishes to rounding (Newton's
+    # step is exactly 0): the search must stop there, not divide by the zero step.
+    x = np.zeros(141)
+    days = [0, 1, 2, 6, 14, 17, 18, 20, 21, 23, 24, 27, 29, 31, 33, 38, 39, 47, 49, 53, 54,
+            55, 56, 58, 61, 62, 66, 67, 68, 69, 70, 72, 73, 75, 78, 81, 86, 90, 91, 92, 98,
+            100, 101, 104, 105, 107, 108, 109, 110, 114, 116, 117, 118, 120, 124, 127, 130,
+            135, 138, 139]
+    sizes = [4, 2, 1, 5, 3, 1, 1, 3, 1, 2, 3, 2, 3, 4, 2, 1, 1, 2, 2, 5, 2, 1, 3, 1, 4, 4, 4,
+             2, 1, 3, 4, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 1, 2, 1, 4, 5, 4, 6, 1, 1, 1, 2, 1, 3,
+             3, 3, 3, 3, 1, 1]
+    x[days] = sizes
+    alpha, level = optimal_ses(x, 0.01, 0.99)
+    ref = _golden_ses(x, 0.01, 0.99)
+    assert ses_sse(x, alpha) <= ses_sse(x, ref) + 1e-9
+    assert abs(level - ses_level(x, alpha)) <= 1e-9
