@@ -190,3 +190,16 @@ def test_ses_search_survives_a_zero_newton_step() -> None:
     ref = _golden_ses(x, 0.01, 0.99)
     assert ses_sse(x, alpha) <= ses_sse(x, ref) + 1e-9
     assert abs(level - ses_level(x, alpha)) <= 1e-9
+
+
+def test_ses_search_on_the_cv_windows_of_many_series() -> None:
+    # auto's cross-validation fits SES on every window prefix: thousands of searches.
+    rng = np.random.default_rng(23)
+    for _ in range(300):
+        x = _intermittent(rng, 365)
+        for w in range(8, 0, -1):
+            prefix = np.ascontiguousarray(x[: 365 - 28 * w])
+            alpha, level = optimal_ses(prefix, 0.01, 0.99)
+            assert 0.01 <= alpha <= 0.99 and np.isfinite(level)
+            ref = _golden_ses(prefix, 0.01, 0.99, tol=1e-7)
+            assert ses_sse(prefix, alpha) <= ses_sse(prefix, ref) * (1 + 1e-9) + 1e-9
