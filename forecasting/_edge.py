@@ -95,33 +95,37 @@ def count_nonfinite(y: np.ndarray) -> int:
     """Number of NaN or infinite values (a vectorised reduction)."""
     bad = 0
     for v in y:
-        bad += not np.isfinite(v)
+        bad += (v - v) != 0.0  # NaN for NaN and +-inf, 0 for every finite value
     return bad
 
 
 @njit(cache=True)
-def scan_runs(keys: np.ndarray, ds: np.ndarray, starts: np.ndarray) -> tuple[int, bool]:
-    """Starts of the runs of equal adjacent keys, and whether ds rises inside every run.
+def scan_runs(keys: np.ndarray, ds: np.ndarray, y: np.ndarray, starts: np.ndarray
+              ) -> tuple[int, bool, int]:
+    """Starts of the runs of equal adjacent keys, whether ds rises inside every run, and the
+    number of non-finite y (the same pass reads all three columns).
 
-    Writes the run starts (0 first) to `starts` and returns (count, ordered). Gives up with
-    count -1 once the runs outnumber `starts` (e.g. object ids that are a distinct object on
-    every row: their pointers change on every row, so the caller compares contents).
-    `ordered` is False if ds does not strictly increase between two rows of one run.
+    Writes the run starts (0 first) to `starts` and returns (count, ordered, nonfinite).
+    Gives up with count -1 (and nonfinite -1: not counted) once the runs outnumber `starts`
+    (e.g. object ids that are a distinct object on every row: their pointers change on
+    every row). `ordered` is False if ds does not strictly increase inside a run.
     """
     n = keys.size
     cap = starts.size
     count = 1
     starts[0] = 0
     ordered = True
+    bad = 1 if (y[0] - y[0]) != 0.0 else 0
     for i in range(1, n):
+        bad += (y[i] - y[i]) != 0.0
         if keys[i] != keys[i - 1]:
             if count == cap:
-                return -1, ordered
+                return -1, ordered, -1
             starts[count] = i
             count += 1
         elif not ds[i] > ds[i - 1]:
             ordered = False
-    return count, ordered
+    return count, ordered, bad
 
 
 @njit(cache=True)
@@ -156,36 +160,41 @@ def _same_str(p: int, q: int, str_type: int, ascii_off: int, compact_off: int) -
 
 
 @njit(cache=True)
-def scan_str_runs(ptr: np.ndarray, ds: np.ndarray, str_type: int, ascii_off: int,
-                  compact_off: int, starts: np.ndarray) -> tuple[int, bool]:
+def scan_str_runs(ptr: np.ndarray, ds: np.ndarray, y: np.ndarray, str_type: int,
+                  ascii_off: int, compact_off: int, starts: np.ndarray
+                  ) -> tuple[int, bool, int]:
     """`scan_runs` over object ids by value: pointers first, str contents where they differ.
 
     Returns count -1 if the runs outnumber `starts`, -2 if an id is not an exact compact
-    str (the caller then compares in Python).
+    str (the caller then compares in Python); nonfinite is -1 (not counted) then.
     """
     n = ptr.size
     cap = starts.size
     count = 1
     starts[0] = 0
     ordered = True
+    bad = 1 if (y[0] - y[0]) != 0.0 else 0
     for i in range(1, n):
+        bad += (y[i] - y[i]) != 0.0
         p, q = ptr[i - 1], ptr[i]
         same = 1 if p == q else _same_str(p, q, str_type, ascii_off, compact_off)
         if same < 0:
-            return -2, ordered
+            return -2, ordered, -1
         if same == 0:
             if count == cap:
-                return -1, ordered
+                return -1, ordered, -1
             starts[count] = i
             count += 1
         elif not ds[i] > ds[i - 1]:
             ordered = False
-    return count, ordered
+    return count, ordered, bad
 
 
 @njit(cache=True)
-def scan_change(change: np.ndarray, ds: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Run starts from an exact `ids[1:] != ids[:-1]` mask, and whether ds rises in every run."""
+def scan_change(change: np.ndarray, ds: np.ndarray, y: np.ndarray
+                ) -> tuple[np.ndarray, bool, int]:
+    """Run starts from an exact `ids[1:] != ids[:-1]` mask, whether ds rises in every run,
+    and the number of non-finite y."""
     n = change.size + 1
     count = 1
     for i in range(n - 1):
@@ -194,13 +203,15 @@ def scan_change(change: np.ndarray, ds: np.ndarray) -> tuple[np.ndarray, bool]:
     starts[0] = 0
     j = 1
     ordered = True
+    bad = 1 if (y[0] - y[0]) != 0.0 else 0
     for i in range(1, n):
+        bad += (y[i] - y[i]) != 0.0
         if change[i - 1]:
             starts[j] = i
             j += 1
         elif not ds[i] > ds[i - 1]:
             ordered = False
-    return starts, ordered
+    return starts, ordered, bad
 
 
 @njit(cache=True)
@@ -231,12 +242,13 @@ def pointers(a: np.ndarray) -> np.ndarray | None:
 def warmup_edge() -> None:
     """Compile the edge passes for the key types the frame edge uses."""
     ds = np.arange(4, dtype=np.int64)
-    count_nonfinite(np.zeros(4))
+    y = np.zeros(4)
+    count_nonfinite(y)
     for dtype in (np.int64, np.int8, np.int16, np.int32):
-        scan_runs(np.array([0, 0, 1, 1], dtype=dtype), ds, np.empty(3, dtype=np.int64))
-    scan_change(np.array([False, True, False]), ds)
+        scan_runs(np.array([0, 0, 1, 1], dtype=dtype), ds, y, np.empty(3, dtype=np.int64))
+    scan_change(np.array([False, True, False]), ds, y)
     if STR_LAYOUT is not None:
         ids = np.array(["".join(["a", "b"]), "ab", "\xe9", "".join(["\xe9"])], dtype=object)
         ptr = np.asarray(_PointerView(ids))
-        scan_str_runs(ptr, ds, *STR_LAYOUT, np.empty(3, dtype=np.int64))
+        scan_str_runs(ptr, ds, y, *STR_LAYOUT, np.empty(3, dtype=np.int64))
     rising_at(ds, np.array([1, 3], dtype=np.int64))

@@ -188,65 +188,76 @@ def _check_heads(heads: object) -> None:
                          "series with a missing unique_id")
 
 
-def _run_starts(ds_key: np.ndarray, ids: _Ids) -> np.ndarray | None:
-    """Run starts of rows grouped by series in date order, else None (the general path).
+def _run_starts(ds_key: np.ndarray, ids: _Ids, y: np.ndarray
+                ) -> tuple[np.ndarray | None, int]:
+    """(run starts, non-finite y count) for rows grouped by series in date order.
 
-    One numba pass over integer keys (categorical codes, integer ids, object pointers) and
-    the dates; object ids compare contents only where pointers change. Other id types (and
-    ids that are a distinct object on every row) go through an exact change mask.
+    Starts are None where rows are not grouped in date order (the general path sorts
+    them); the count is -1 where no pass counted it. One numba pass reads the integer keys
+    (categorical codes, integer ids, object pointers with str contents), the dates and y.
+    Other id types go through an exact change mask.
     """
-    if ds_key.dtype == np.int64:
-        keys, exact = ids.keys()
-        if keys is not None:
-            # A quarter of the rows as runs is plenty for grouped series; past that the
-            # pointers move on (nearly) every row and contents decide anyway.
-            buf = np.empty(keys.size // 4 + 2, dtype=np.int64)
-            count = -2
-            if not exact and STR_LAYOUT is not None:
-                # str ids by value in the same pass (distinct objects per row too).
-                count, ordered = scan_str_runs(keys, ds_key, *STR_LAYOUT, buf)
-                if count >= 0:
-                    return buf[:count].copy() if ordered else None
-            if count == -2:
-                count, ordered = scan_runs(keys, ds_key, buf)
-            if not ordered:
-                return None  # dates out of order (or duplicated) inside a run
-            if count >= 0:
-                starts = buf[:count]
-                if exact:
-                    return starts.copy()
-                cand = starts[1:]
-                a = np.asarray(ids.values)
-                try:
-                    moved = np.asarray(a[cand] != a[cand - 1], dtype=np.bool_)
-                except TypeError:  # e.g. pd.NA among object ids: let factorize sort it out
-                    return None
-                # Equal ids in distinct objects: one run, so the dates must rise there too.
-                if not rising_at(ds_key, np.ascontiguousarray(cand[~moved])):
-                    return None
-                return np.r_[0, cand[moved]].astype(np.int64)
+    if ds_key.dtype != np.int64:
+        change = ids.change()
+        if change is None or not np.all((ds_key[1:] > ds_key[:-1]) | change):
+            return None, -1
+        return np.r_[0, np.flatnonzero(change) + 1].astype(np.int64), -1
+    keys, exact = ids.keys()
+    if keys is None:
+        change = ids.change()
+        if change is None:
+            return None, -1
+        starts, ordered, bad = scan_change(np.ascontiguousarray(change), ds_key, y)
+        return (starts if ordered else None), bad
+    # A quarter of the rows as runs is plenty for grouped series; past that the keys move
+    # on (nearly) every row (one object per row without the str reader) and the change
+    # mask below decides.
+    buf = np.empty(keys.size // 4 + 2, dtype=np.int64)
+    if not exact and STR_LAYOUT is not None:
+        count, ordered, bad = scan_str_runs(keys, ds_key, y, *STR_LAYOUT, buf)
+        if count >= 0:
+            return (buf[:count].copy() if ordered else None), bad
+        if count == -1:
+            return _runs_from_change(ds_key, ids, y)
+    count, ordered, bad = scan_runs(keys, ds_key, y, buf)
+    if count < 0:
+        return _runs_from_change(ds_key, ids, y)
+    if not ordered:
+        return None, bad  # dates out of order (or duplicated) inside a run
+    starts = buf[:count]
+    if exact:
+        return starts.copy(), bad
+    # Object ids without the str reader: pointer changes are candidates, contents decide.
+    cand = starts[1:]
+    a = np.asarray(ids.values)
+    try:
+        moved = np.asarray(a[cand] != a[cand - 1], dtype=np.bool_)
+    except TypeError:  # e.g. pd.NA among object ids: let factorize sort it out
+        return None, bad
+    # Equal ids in distinct objects: one run, so the dates must rise there too.
+    if not rising_at(ds_key, np.ascontiguousarray(cand[~moved])):
+        return None, bad
+    return np.r_[0, cand[moved]].astype(np.int64), bad
+
+
+def _runs_from_change(ds_key: np.ndarray, ids: _Ids, y: np.ndarray
+                      ) -> tuple[np.ndarray | None, int]:
+    """`_run_starts` from an exact change mask of the ids (compared in Python)."""
     change = ids.change()
     if change is None:
-        return None
-    if ds_key.dtype == np.int64:
-        starts, ordered = scan_change(np.ascontiguousarray(change), ds_key)
-        return starts if ordered else None
-    if not np.all((ds_key[1:] > ds_key[:-1]) | change):
-        return None
-    return np.r_[0, np.flatnonzero(change) + 1].astype(np.int64)
+        return None, -1
+    starts, ordered, bad = scan_change(np.ascontiguousarray(change), ds_key, y)
+    return (starts if ordered else None), bad
 
 
-def _flat_grouped(y: np.ndarray, ds: pd.Series, ds_key: np.ndarray, ids: _Ids
+def _flat_grouped(y: np.ndarray, ds: pd.Series, ids: _Ids, starts: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, object, pd.Series] | None:
     """`to_flat` for rows already grouped by series and in date order, else None.
 
-    One vectorised pass over adjacent ids (pointers, codes or arrow compares; no hashing of
-    every row, unlike factorize). Only the series order may need fixing: that permutes whole
-    runs (one gather of y).
+    `starts` come from one pass over adjacent ids (`_run_starts`: pointers, codes or arrow
+    compares; no hashing of every row, unlike factorize). Only the series order may need
+    fixing: that permutes whole runs (one gather of y).
     """
-    starts = _run_starts(ds_key, ids)
-    if starts is None:
-        return None
     heads = ids.take(starts)
     _check_heads(heads)
     order = ids.value_order(heads)
@@ -281,13 +292,21 @@ def to_flat(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, object, pd.Series
     if df.empty:
         raise ValueError("expected at least one row, got an empty frame")
     y = np.ascontiguousarray(pd.to_numeric(df["y"], errors="coerce").to_numpy(dtype=np.float64))
-    bad = count_nonfinite(y)
+    ds = df["ds"]
+    ids = _Ids(df["unique_id"])
+    ds_key, starts, bad = None, None, -1
+    if pd.api.types.is_datetime64_any_dtype(ds) or pd.api.types.is_numeric_dtype(ds):
+        # Dates as a view: finding the runs counts the bad y in the same pass.
+        ds_key = np.ascontiguousarray(_ds_key(ds))
+        starts, bad = _run_starts(ds_key, ids, y)
+    if bad < 0:
+        bad = count_nonfinite(y)
     if bad:
         raise ValueError(f"expected numeric, finite y, got {bad} missing or non-numeric values")
-    ds = df["ds"]
-    ds_key = np.ascontiguousarray(_ds_key(ds))
-    ids = _Ids(df["unique_id"])
-    fast = _flat_grouped(y, ds, ds_key, ids)
+    if ds_key is None:
+        ds_key = np.ascontiguousarray(_ds_key(ds))  # other ds are parsed after the y check
+        starts, _ = _run_starts(ds_key, ids, y)
+    fast = None if starts is None else _flat_grouped(y, ds, ids, starts)
     if fast is not None:
         return fast
     # Integer codes instead of string compares: sorting only the unique ids is cheap.

@@ -224,7 +224,41 @@ def test_str_run_scan_matches_python_comparison(runs: list[tuple[str, int]]) -> 
     ids = np.array(["".join([v]) for v, k in runs for _ in range(k)], dtype=object)
     expected = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
     starts = np.empty(ids.size + 1, dtype=np.int64)
-    count, ordered = scan_str_runs(pointers(ids), np.arange(ids.size, dtype=np.int64),
-                                   *STR_LAYOUT, starts)
-    assert ordered
+    y = np.ones(ids.size)
+    y[-1] = np.inf
+    count, ordered, bad = scan_str_runs(pointers(ids), np.arange(ids.size, dtype=np.int64), y,
+                                        *STR_LAYOUT, starts)
+    assert ordered and bad == 1
     assert starts[:count].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("variant", ["distinct", "shared", "category", "int", "string_pyarrow",
+                                     "shuffled", "numeric_ds"])
+def test_non_finite_y_is_rejected_on_every_path(variant: str, bad: float) -> None:
+    df = _panel(n_series=3)
+    if variant == "shared":
+        df = _shared_objects(df)
+    elif variant == "category":
+        df = df.assign(unique_id=df["unique_id"].astype("category"))
+    elif variant == "int":
+        df = df.assign(unique_id=df["unique_id"].str[3:].astype(np.int64))
+    elif variant == "string_pyarrow":
+        pytest.importorskip("pyarrow")
+        df = df.assign(unique_id=df["unique_id"].astype("string[pyarrow]"))
+    elif variant == "shuffled":
+        df = _shuffled(df)
+    elif variant == "numeric_ds":
+        df = df.assign(ds=np.tile(np.arange(40, dtype=np.float64), 3))
+    df.loc[[5, 70], "y"] = bad
+    with pytest.raises(ValueError, match="expected numeric, finite y, got 2 missing"):
+        forecast(df, H, "D", "ses")
+
+
+def test_non_finite_y_is_reported_before_a_missing_unique_id() -> None:
+    df = _panel(n_series=3)
+    df["unique_id"] = df["unique_id"].astype(object)
+    df.loc[df["unique_id"] == "sku2", "unique_id"] = None
+    df.loc[3, "y"] = np.nan
+    with pytest.raises(ValueError, match="finite y"):
+        forecast(df, H, "D", "ses")
