@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     hot_paths: bool = Field(
         default=True, description="Answer plain availability reads and allocations in a "
         "thin ASGI layer (api/hot_paths.py) instead of FastAPI's routing; same answers.")
+    wal_checkpoint_seconds: float = Field(
+        default=0.5, ge=0, description="SQLite: checkpoint the WAL from a background thread "
+        "this often instead of inside a committing request (0: SQLite's own, in the commit).")
     group_commit: bool = Field(
         default=True, description="On SQLite, commit waiting allocations together on one "
         "writer thread (each in its own savepoint); off: one transaction per order.")
