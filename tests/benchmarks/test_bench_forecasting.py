@@ -35,6 +35,7 @@ empty numba cache, 1.5 s warm.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -109,9 +110,23 @@ def theirs(df: pd.DataFrame, model: str) -> pd.DataFrame:
 
 
 def _time(fn: Callable[[], object]) -> float:
+    gc.collect()  # nobody's garbage is collected inside a timed call
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def _best_interleaved(fns: list[Callable[[], object]], rounds: int) -> list[float]:
+    """Best time of each function over `rounds`, the functions run in turn each round.
+
+    Taking turns, every function meets the same load from other processes (on a shared
+    machine the load drifts over seconds; back-to-back runs would not share it).
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for j, fn in enumerate(fns):
+            best[j] = min(best[j], _time(fn))
+    return best
 
 
 def cold_start_seconds(cache_dir: str) -> float:
@@ -170,10 +185,11 @@ def id_variants(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def main() -> None:
     """Measure everything and print series/s and ratios (ours / statsforecast).
 
-    Both libraries are timed on the identical frame, best of the same number of runs
-    (statsforecast's AutoETS slice: one run), after an untimed warm-up call each.
+    Both libraries are timed on the identical frame, best of the same number of runs taken
+    in turns (statsforecast's AutoETS slice: one run), after an untimed warm-up call each.
     """
     numba.set_num_threads(1)
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as cache:
         cold = cold_start_seconds(cache)
         warm = cold_start_seconds(cache)
@@ -184,7 +200,7 @@ def main() -> None:
     df = frames["str/row"]
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     print(f"{N_SERIES} intermittent daily series x {N_DAYS} days, h={H}, one core, "
-          f"best of {rounds} runs each")
+          f"best of {rounds} runs each, the libraries taking turns")
     from forecasting.core import forecast_arrays
     from forecasting.frame import to_flat
 
@@ -198,19 +214,21 @@ def main() -> None:
         names = " + ".join(type(m).__name__ for m in sf_models)
         ours(df.head(200 * N_DAYS), model)
         theirs(df.head(20 * N_DAYS), model)  # statsforecast's one-off set-up is not timed
-        t_arr = min(_time(lambda m=model: forecast_arrays(
-            y, indptr, H, m, quantiles=(), params=OUR_PARAMS.get(m))) for _ in range(rounds))
         variants = {"str/row": df} if model == "auto" else frames
         for kind, frame in variants.items():
-            t_ours = min(_time(lambda m=model, f=frame: ours(f, m)) for _ in range(rounds))
+            def arrays(m: str = model) -> object:
+                return forecast_arrays(y, indptr, H, m, quantiles=(), params=OUR_PARAMS.get(m))
+
             if model == "auto":
                 n_sf = N_SERIES_AUTO_SF
-                t0 = time.perf_counter()
-                theirs(frame.head(n_sf * N_DAYS), model)
-                t_sf = time.perf_counter() - t0
+                t_ours, t_arr = _best_interleaved([lambda f=frame: ours(f, "auto"), arrays],
+                                                  rounds)
+                t_sf = _time(lambda f=frame, k=n_sf: theirs(f.head(k * N_DAYS), "auto"))
             else:
                 n_sf = N_SERIES
-                t_sf = min(_time(lambda m=model, f=frame: theirs(f, m)) for _ in range(rounds))
+                t_sf, t_ours, t_arr = _best_interleaved(
+                    [lambda m=model, f=frame: theirs(f, m), lambda m=model, f=frame: ours(f, m),
+                     arrays], rounds)
             if model != "auto" and kind == "str/row":  # same model: forecasts must agree too
                 sf_out = theirs(frame, model)
                 col = sf_out.columns[-1]
@@ -223,6 +241,9 @@ def main() -> None:
 
     print("max |ours - statsforecast| point forecast: "
           + ", ".join(f"{m} {d:.1e}" for m, d in diffs.items()))
+    print("load average (1, 5, 15 min) at the start: "
+          + ", ".join(f"{v:.2f}" for v in load_start) + "; at the end: "
+          + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":
