@@ -36,12 +36,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(database_url: str, workers: int = 1,
-                   env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `uvicorn api.main:create_app` on loopback; yield its base URL; stop it after."""
+                   env: dict[str, str] | None = None,
+                   log_path: str | None = None) -> Iterator[str]:
+    """Run `uvicorn api.main:create_app` on loopback; yield its base URL; stop it after.
+
+    The server's JSON log (one access line per request) goes to `log_path` when given.
+    """
     port = free_port()
     env = {**os.environ, "OMNI_DATABASE_URL": database_url, **(env or {})}
     # The server's log goes to a file: a pipe nobody drains fills up and stalls the server.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    # Closed in the finally below.
+    log = open(log_path, "w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
@@ -81,12 +86,46 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     max_ms: float = float("nan")
+    server_p50_ms: float = float("nan")  # the server's own time (its access log)
+    server_p99_ms: float = float("nan")
 
     def row(self) -> str:
         """One line for the report."""
         return (f"offered {self.offered_rps:6.1f}/s achieved {self.achieved_rps:6.1f}/s "
                 f"ok {self.ok}/{self.sent} p50 {self.p50_ms:7.1f} ms p99 {self.p99_ms:7.1f} ms "
-                f"max {self.max_ms:7.1f} ms")
+                f"max {self.max_ms:7.1f} ms | server p50 {self.server_p50_ms:6.2f} ms "
+                f"p99 {self.server_p99_ms:6.2f} ms")
+
+
+class ServerLog:
+    """Reads the server's access lines written since the last read (server-side latency)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0
+
+    def times_ms(self, route: str) -> np.ndarray:
+        """Milliseconds the server spent on each request of `route` logged since last time."""
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        cut = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+        self.offset += cut
+        out = []
+        for line in data[:cut].splitlines():
+            if line.startswith(b"{") and b'"logger":"omni.access"' in line:
+                rec = json.loads(line)
+                if rec.get("route") == route:
+                    out.append(rec["ms"])
+        return np.array(out, dtype=float)
+
+    def annotate(self, result: LoadResult, route: str) -> LoadResult:
+        """The result with the server-side p50/p99 of the requests just sent."""
+        ms = self.times_ms(route)
+        if ms.size:
+            result.server_p50_ms = float(np.percentile(ms, 50))
+            result.server_p99_ms = float(np.percentile(ms, 99))
+        return result
 
 
 class _Conn:

@@ -7,6 +7,7 @@ the machine (and the load generator shares its cores with the server).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from data.demo import DemoParams, build_network
 from data.demo_write import write_network
 from data.migrate import upgrade
 from data.reference import load_zips
-from tests.benchmarks.loadgen import LoadResult, open_loop, running_server
+from tests.benchmarks.loadgen import LoadResult, ServerLog, open_loop, running_server
 from tests.benchmarks.test_bench_allocation_api import order_maker
 
 ALLOCATION_RATES = (25, 100, 300)
@@ -68,16 +69,26 @@ def _run(url: str, workers: int, label: str) -> list[tuple[str, LoadResult]]:
     zips = _tx_zips()
     stores = _stores(url)
     out: list[tuple[str, LoadResult]] = []
+    log_path = tempfile.mktemp(suffix=".log")
+    log = ServerLog(log_path)
     # Auth is measured by its own tests; here the cost of the work itself.
-    with running_server(url, workers=workers, env={"OMNI_AUTH_REQUIRED": "false"}) as base:
-        open_loop(base, 20, 2, order_maker(0, SKUS, zips, f"{label}-warm"))
-        open_loop(base, 50, 2, read_maker(0, stores, zips))
-        for rate in ALLOCATION_RATES:
-            r = open_loop(base, rate, SECONDS, order_maker(rate, SKUS, zips, f"{label}-{rate}"))
-            out.append((f"POST /v1/allocations {label}", r))
-        for rate in AVAILABILITY_RATES:
-            out.append((f"GET /v1/availability {label}", open_loop(
-                base, rate, SECONDS, read_maker(rate, stores, zips))))
+    try:
+        with running_server(url, workers=workers, env={"OMNI_AUTH_REQUIRED": "false"},
+                            log_path=log_path) as base:
+            open_loop(base, 20, 2, order_maker(0, SKUS, zips, f"{label}-warm"))
+            open_loop(base, 50, 2, read_maker(0, stores, zips))
+            log.times_ms("")  # skip the warm-up
+            for rate in ALLOCATION_RATES:
+                r = open_loop(base, rate, SECONDS,
+                              order_maker(rate, SKUS, zips, f"{label}-{rate}"))
+                out.append((f"POST /v1/allocations {label}",
+                            log.annotate(r, "/v1/allocations")))
+            for rate in AVAILABILITY_RATES:
+                r = open_loop(base, rate, SECONDS, read_maker(rate, stores, zips))
+                out.append((f"GET /v1/availability {label}",
+                            log.annotate(r, "/v1/availability")))
+    finally:
+        Path(log_path).unlink(missing_ok=True)
     return out
 
 
