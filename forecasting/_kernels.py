@@ -13,6 +13,7 @@ from forecasting._intermittent import SBA_FACTOR, fit_adida, fit_croston, fit_ts
 from forecasting._simd import LANES
 from forecasting._smoothing import (
     HEAD,
+    LANES_WORK,
     LEVEL,
     NONNEG,
     TREND,
@@ -151,27 +152,35 @@ def fit_ses_batch(y: np.ndarray, indptr: np.ndarray, state: np.ndarray,
         i = j
     bounds[n_groups] = n_series
     write = fitted.size == y.size
-    for gi in prange(n_groups):
-        lo, hi = bounds[gi], bounds[gi + 1]
-        n = lengths[order[lo]]
-        alpha = np.full(LANES, np.nan)
-        level = np.full(LANES, np.nan)
-        if n > 2:
-            xt = np.empty(LANES * n)
-            for lane in range(LANES):  # spare lanes repeat the last series
-                s = order[min(lo + lane, hi - 1)]
-                interleave(y[indptr[s]:indptr[s + 1]], lane, xt)
-            optimal_ses_lanes(xt, n, hi - lo, 0.01, 0.99, alpha, level)
-        else:
-            alpha[:] = 0.5  # too short to optimise (as fit_ses)
-        for t in range(lo, hi):
-            s = order[t]
-            a, b = indptr[s], indptr[s + 1]
-            x = y[a:b]
-            fit_s = fitted[a:b] if write else fitted[:0]
-            _reset(state[s], fit_s)
-            ses_finish(x, alpha[t - lo], level[t - lo], state[s], fit_s)
-            state[s, NONNEG] = nonneg_flag(x)
+    # Chunks of groups share their scratch (one allocation each, not one per group).
+    per_chunk = 64
+    for chunk in prange((n_groups + per_chunk - 1) // per_chunk):
+        g_lo = chunk * per_chunk
+        g_hi = min(g_lo + per_chunk, n_groups)
+        # Groups run by length: the chunk's last is its longest.
+        xt = np.empty(LANES * lengths[order[bounds[g_hi] - 1]])
+        work = np.empty(2 * LANES + LANES_WORK)
+        alpha, level, scratch = work[:LANES], work[LANES:2 * LANES], work[2 * LANES:]
+        for gi in range(g_lo, g_hi):
+            lo, hi = bounds[gi], bounds[gi + 1]
+            n = lengths[order[lo]]
+            if n > 2:
+                last = hi - 1  # spare lanes repeat the last series
+                s0, s1 = order[lo], order[min(lo + 1, last)]
+                s2, s3 = order[min(lo + 2, last)], order[min(lo + 3, last)]
+                interleave(y, (indptr[s0], indptr[s1], indptr[s2], indptr[s3]), n, xt)
+                optimal_ses_lanes(xt, n, hi - lo, 0.01, 0.99, alpha, level, scratch)
+            else:
+                alpha[:] = 0.5  # too short to optimise (as fit_ses)
+                level[:] = np.nan
+            for t in range(lo, hi):
+                s = order[t]
+                a, b = indptr[s], indptr[s + 1]
+                x = y[a:b]
+                fit_s = fitted[a:b] if write else fitted[:0]
+                _reset(state[s], fit_s)
+                ses_finish(x, alpha[t - lo], level[t - lo], state[s], fit_s)
+                state[s, NONNEG] = nonneg_flag(x)
 
 
 @njit(cache=True, parallel=True)

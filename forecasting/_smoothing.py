@@ -153,28 +153,33 @@ def _ses_step(alpha: float, a: float, b: float, lo: float, hi: float, g: float, 
     return new, a, b, b - a < NEWTON_TOL
 
 
+LANES_WORK = 84  # scratch floats `optimal_ses_lanes` needs
+
+
 @njit(cache=True)
 def optimal_ses_lanes(xt: np.ndarray, n: int, lanes: int, lo: float, hi: float,
-                      alpha_out: np.ndarray, level_out: np.ndarray) -> None:
+                      alpha_out: np.ndarray, level_out: np.ndarray, work: np.ndarray) -> None:
     """Alpha and final level minimising the SES one-step SSE on [lo, hi], four series at once.
 
     `xt` holds up to four series of length n interleaved (`xt[4 * i + lane]`; unused lanes
-    hold copies of a used one). Same objective as statsforecast's golden-section search
-    (tolerance 1e-12), found with an eight-alpha grid (two passes) and safeguarded Halley
-    steps (one pass each, ~3 per series) instead of ~57 passes. The lanes share every pass
-    but not their arithmetic: each lane's answer is the one it would get alone.
+    hold copies of a used one); `work` is scratch (LANES_WORK floats). Same objective as
+    statsforecast's golden-section search (tolerance 1e-12), found with an eight-alpha grid
+    (two passes) and safeguarded Halley steps (one pass each, ~3 per series) instead of
+    ~57 passes. The lanes share every pass but not their arithmetic: each lane's answer is
+    the one it would get alone.
     """
-    grid_lo = np.empty(4 * LANES)
-    grid_hi = np.empty(4 * LANES)
-    alphas = np.empty(8)
+    grid_lo = work[0:16]
+    grid_hi = work[16:32]
+    alphas = work[32:40]
+    alpha = work[40:44]
+    a = work[44:48]
+    b = work[48:52]
+    d = work[52:80]
+    done = work[80:84]  # 1.0 once a lane has converged
     for j in range(8):
         alphas[j] = min(max(SES_GRID[j], lo), hi)
     ses_grid_pass(xt, n, (alphas[0], alphas[1], alphas[2], alphas[3]), grid_lo)
     ses_grid_pass(xt, n, (alphas[4], alphas[5], alphas[6], alphas[7]), grid_hi)
-    alpha = np.empty(LANES)
-    a = np.empty(LANES)
-    b = np.empty(LANES)
-    done = np.zeros(LANES, dtype=np.bool_)
     for lane in range(LANES):
         k = 0
         best = grid_lo[lane]
@@ -186,18 +191,17 @@ def optimal_ses_lanes(xt: np.ndarray, n: int, lanes: int, lo: float, hi: float,
         # Bracket between the grid neighbours (the SSE is unimodal in practice).
         a[lane] = lo if k == 0 else alphas[k - 1]
         b[lane] = hi if k == 7 else alphas[k + 1]
-        done[lane] = lane >= lanes  # padding lanes ride along
-    d = np.empty(7 * LANES)
+        done[lane] = 1.0 if lane >= lanes else 0.0  # padding lanes ride along
     for _ in range(60):
         ses_derivative_pass(xt, n, (alpha[0], alpha[1], alpha[2], alpha[3]), d)
         remaining = 0
         for lane in range(lanes):
-            if done[lane]:
+            if done[lane] > 0.0:
                 continue
             g = d[lane]
             level = d[3 * LANES + lane]
             if g == 0.0:
-                alpha_out[lane], level_out[lane], done[lane] = alpha[lane], level, True
+                alpha_out[lane], level_out[lane], done[lane] = alpha[lane], level, 1.0
                 continue
             new, a[lane], b[lane], converged = _ses_step(
                 alpha[lane], a[lane], b[lane], lo, hi, g, d[LANES + lane],
@@ -209,7 +213,7 @@ def optimal_ses_lanes(xt: np.ndarray, n: int, lanes: int, lo: float, hi: float,
             level_out[lane] = level + step * (dl1 + step * (0.5 * dl2 + step * dl3 / 6.0))
             alpha[lane] = new
             if converged:
-                done[lane] = True
+                done[lane] = 1.0
             else:
                 remaining += 1
         if remaining == 0:
@@ -217,10 +221,15 @@ def optimal_ses_lanes(xt: np.ndarray, n: int, lanes: int, lo: float, hi: float,
 
 
 @njit(cache=True)
-def interleave(x: np.ndarray, lane: int, xt: np.ndarray) -> None:
-    """Copy series x into one lane of xt (xt[4 * i + lane] = x[i])."""
-    for i in range(x.size):
-        xt[LANES * i + lane] = x[i]
+def interleave(y: np.ndarray, starts: tuple[int, int, int, int], n: int,
+               xt: np.ndarray) -> None:
+    """xt[4 * i + lane] = y[starts[lane] + i]: four series of length n, one store per day."""
+    s0, s1, s2, s3 = starts
+    for i in range(n):
+        xt[LANES * i] = y[s0 + i]
+        xt[LANES * i + 1] = y[s1 + i]
+        xt[LANES * i + 2] = y[s2 + i]
+        xt[LANES * i + 3] = y[s3 + i]
 
 
 @njit(cache=True)
@@ -231,12 +240,11 @@ def optimal_ses(x: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     any batch.
     """
     xt = np.empty(LANES * x.size)
-    for lane in range(LANES):
-        interleave(x, lane, xt)
-    alpha_out = np.empty(LANES)
-    level_out = np.empty(LANES)
-    optimal_ses_lanes(xt, x.size, 1, lo, hi, alpha_out, level_out)
-    return alpha_out[0], level_out[0]
+    interleave(x, (0, 0, 0, 0), x.size, xt)
+    out = np.empty(2 * LANES + LANES_WORK)
+    optimal_ses_lanes(xt, x.size, 1, lo, hi, out[:LANES], out[LANES:2 * LANES],
+                      out[2 * LANES:])
+    return out[0], out[LANES]
 
 
 @njit(cache=True)
