@@ -270,12 +270,12 @@ def _flat_grouped(y: np.ndarray, ds: pd.Series, ids: _Ids, starts: np.ndarray
         new_starts = np.r_[0, np.cumsum(lengths)[:-1]]
         rows = np.repeat(starts[order] - new_starts, lengths) + np.arange(y.size)
         y, starts, ends = y[rows], new_starts, ends[order]
-    # Equal neighbours once sorted: a series appears in two runs (not grouped). Codes
-    # stand for categories one to one.
-    sorted_heads = heads.codes if isinstance(heads, pd.Categorical) else np.asarray(heads)
-    if sorted_heads.size > 1 and np.any(np.asarray(sorted_heads[1:] == sorted_heads[:-1],
-                                                   dtype=np.bool_)):
-        return None
+        # Equal neighbours once sorted: a series appears in two runs (not grouped). Codes
+        # stand for categories one to one. (Runs already in order are neighbours, and
+        # neighbouring runs differ by construction.)
+        sorted_heads = heads.codes if isinstance(heads, pd.Categorical) else np.asarray(heads)
+        if np.any(np.asarray(sorted_heads[1:] == sorted_heads[:-1], dtype=np.bool_)):
+            return None
     indptr = np.r_[starts, y.size].astype(np.int64)
     last_ds = pd.Series(ds.array.take(ends - 1))
     return y, indptr, heads, last_ds
