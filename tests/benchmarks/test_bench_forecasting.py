@@ -4,33 +4,34 @@ pytest-benchmark: `pytest tests/benchmarks/test_bench_forecasting.py --benchmark
 One-run ratio table and cold-start times: `python tests/benchmarks/test_bench_forecasting.py`.
 Compile time is excluded from the timed calls (kernels are warmed first) and reported apart.
 
-One run (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast n_jobs=1,
-best of 5 runs for both; a shared 2-core machine with load ~2 from other work, so single
-numbers move by up to +-50% between runs), series per second; ratio = ours / statsforecast
-on the identical frame; unique_id as one str object per row, one per series (as
-read_csv/read_parquet give) or categorical:
+One run, 2026-12-01 (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast
+n_jobs=1, best of 5 runs each, the libraries taking turns within each round so both meet
+the same load; load average 1-2 from other work), series per second; ratio = ours frame
+/ statsforecast frame on the identical frame, arrays = our kernel tier / statsforecast
+frame; unique_id as one str object per row, one per series (as read_csv/read_parquet
+give) or categorical:
 
     model    unique_id    ours s/s  arrays s/s    sf s/s   ratio  arrays
-    croston  str/row       130,631     342,699    15,617    8.4x   21.9x
-    croston  str/series    240,249     342,699    22,448   10.7x   15.3x
-    croston  category      370,705     342,699    33,134   11.2x   10.3x
-    sba      str/row       141,869     402,909    19,065    7.4x   21.1x
-    sba      str/series    307,795     402,909    22,323   13.8x   18.0x
-    sba      category      212,835     402,909    35,827    5.9x   11.2x
-    tsb      str/row       132,951     243,886    18,797    7.1x   13.0x
-    tsb      str/series    203,550     243,886    25,662    7.9x    9.5x
-    tsb      category      316,578     243,886    48,136    6.6x    5.1x
-    ses      str/row        99,894     216,214    14,108    7.1x   15.3x
-    ses      str/series    151,663     216,214    14,403   10.5x   15.0x
-    ses      category      142,742     216,214    13,730   10.4x   15.7x
-    auto     str/row           565         550        10   59.3x   57.8x  (sf AutoETS+CrostonOpt)
+    croston  str/row       132,051     546,937     7,557   17.5x   72.4x
+    croston  str/series    187,008     691,483     9,718   19.2x   71.2x
+    croston  category      380,538     643,733    13,735   27.7x   46.9x
+    sba      str/row       134,531     610,605     9,259   14.5x   65.9x
+    sba      str/series    197,022     544,068     9,002   21.9x   60.4x
+    sba      category      359,128     687,199    12,239   29.3x   56.1x
+    tsb      str/row       135,565     606,153    11,543   11.7x   52.5x
+    tsb      str/series    186,148     603,080    11,069   16.8x   54.5x
+    tsb      category      258,539     450,030    16,550   15.6x   27.2x
+    ses      str/row       119,668     400,374     8,812   13.6x   45.4x
+    ses      str/series    162,501     348,003     8,183   19.9x   42.5x
+    ses      category      288,708     391,547    14,740   19.6x   26.6x
+    auto     str/row           500         497         7   70.2x   69.9x  (sf AutoETS+CrostonOpt)
     (auto: statsforecast CrostonOptimized + AutoETS timed on 500 of the series)
+    max |ours - statsforecast| point forecast: croston 4.4e-15, sba 4.4e-15, tsb 2.7e-15,
+    ses 3.3e-07 (optimised alpha)
 
-Frame-to-frame with one str object per row is bounded by the pandas edge: comparing 1.8M
-adjacent distinct str objects takes ~18-25 ms (statsforecast hashes them). With shared
-objects the edge compares pointers (~1 ms), with a categorical the codes; statsforecast
-also gets much faster on categorical ids. Cold start (import + warmup()): 47.6 s with an
-empty numba cache, 1.5 s warm.
+Cold start (import + warmup()): 91.3 s with an empty numba cache (another benchmark ran
+beside it), 2.44 s warm. Statsforecast's absolute rates move by 2x between runs on this
+machine; the ratios, measured in turns, are the comparison.
 """
 
 from __future__ import annotations
