@@ -85,15 +85,31 @@ def test_bad_orders_are_problems_and_write_nothing(client, patch, needle) -> Non
     assert count(client, Order) == 0 and count(client, Reservation) == 0
 
 
-def test_pickup_today_comes_from_the_shelf(client) -> None:  # type: ignore[no-untyped-def]
+def test_pickup_today_comes_from_the_shelf(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # A transfer takes days: a pickup wanted today can only come off the store's own shelf.
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    # The clock is pinned to mid-morning: late in the UTC day a shelf pick (ready two hours
+    # after the order) is rightly promised for tomorrow.
+    morning = dt.datetime.now(dt.UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr("api.allocations.service.utcnow", lambda: morning)
+    today = morning.date().isoformat()
     r = client.post("/v1/allocations", json={
         **ORDER, "order_id": "cc-1", "method": "pickup", "pickup_store": "ST-0001",
         "zip": None, "constraints": {"deliver_by": today}})
     assert r.status_code == 200, r.text
     alloc = r.json()["decision"]["lines"][0]["allocations"]
     assert alloc == [{"node": "ST-0001", "qty": 2, "method": "pickup_from_shelf"}]
+
+
+def test_pickup_late_in_the_day_is_promised_tomorrow(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Ready two hours after an order at 23:00 UTC is tomorrow: a pickup due today is refused.
+    late = dt.datetime.now(dt.UTC).replace(hour=23, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr("api.allocations.service.utcnow", lambda: late)
+    r = client.post("/v1/allocations", json={
+        **ORDER, "order_id": "cc-late", "method": "pickup", "pickup_store": "ST-0001",
+        "zip": None, "constraints": {"deliver_by": late.date().isoformat()}})
+    assert r.status_code == 200, r.text
+    line = r.json()["decision"]["lines"][0]
+    assert line["allocations"] == [] and line["unfilled_reason"] == "deadline"
 
 
 def test_sixteen_concurrent_orders_never_oversell(client) -> None:  # type: ignore[no-untyped-def]
