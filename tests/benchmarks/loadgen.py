@@ -8,6 +8,7 @@ and on a 2-core machine its own queueing would be charged to the server's latenc
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -17,14 +18,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+import uvloop
 
 IN_FLIGHT = 64  # connections (= concurrent requests) at most; the rest queue, timed
+PREOPEN = 8  # keep-alive connections opened before the clock starts
 
 
 def free_port() -> int:
@@ -88,13 +91,46 @@ class LoadResult:
     max_ms: float = float("nan")
     server_p50_ms: float = float("nan")  # the server's own time (its access log)
     server_p99_ms: float = float("nan")
+    latencies_ms: np.ndarray | None = field(default=None, repr=False)  # per request, sent order
+    steal_pct: float = float("nan")  # CPU time the hypervisor took from this VM during the run
+    runs: int = 1
+    server_ms: np.ndarray | None = field(default=None, repr=False)  # the server's own times
 
     def row(self) -> str:
         """One line for the report."""
         return (f"offered {self.offered_rps:6.1f}/s achieved {self.achieved_rps:6.1f}/s "
                 f"ok {self.ok}/{self.sent} p50 {self.p50_ms:7.1f} ms p99 {self.p99_ms:7.1f} ms "
                 f"max {self.max_ms:7.1f} ms | server p50 {self.server_p50_ms:6.2f} ms "
-                f"p99 {self.server_p99_ms:6.2f} ms")
+                f"p99 {self.server_p99_ms:6.2f} ms | steal {self.steal_pct:4.1f}%")
+
+
+def pooled(results: list[LoadResult]) -> LoadResult:
+    """Several runs at one rate as one: percentiles over every request of every run."""
+    lat = np.concatenate([r.latencies_ms for r in results if r.latencies_ms is not None])
+    good = lat[~np.isnan(lat)]
+    n = sum(r.sent for r in results)
+
+    def pct(q: float) -> float:
+        return float(np.percentile(good, q)) if good.size else float("nan")
+
+    server = np.concatenate([r.server_ms for r in results if r.server_ms is not None]
+                            or [np.array([np.nan])])
+    return LoadResult(
+        results[0].offered_rps, float(np.mean([r.achieved_rps for r in results])), n,
+        sum(r.ok for r in results), sum(r.errors for r in results), pct(50), pct(99),
+        float(good.max()) if good.size else float("nan"),
+        float(np.percentile(server, 50)), float(np.percentile(server, 99)), lat,
+        float(np.mean([r.steal_pct for r in results])), len(results), server)
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks of this machine so far (/proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
 class ServerLog:
@@ -122,6 +158,7 @@ class ServerLog:
     def annotate(self, result: LoadResult, route: str) -> LoadResult:
         """The result with the server-side p50/p99 of the requests just sent."""
         ms = self.times_ms(route)
+        result.server_ms = ms
         if ms.size:
             result.server_p50_ms = float(np.percentile(ms, 50))
             result.server_p99_ms = float(np.percentile(ms, 99))
@@ -183,14 +220,12 @@ async def _run(base: str, rate: float, seconds: float,
     idle: list[_Conn] = []
     opened = 0
     gate = asyncio.Semaphore(IN_FLIGHT)
-    t0 = time.perf_counter()
+    # A client keeps a warm keep-alive pool: open it before the clock starts.
+    for _ in range(PREOPEN):
+        idle.append(_Conn(*await asyncio.open_connection(host, port)))
 
-    async def one(i: int) -> None:
+    async def one(i: int, due: float) -> None:
         nonlocal opened
-        # Open loop: request i is due at t0 + i / rate whether or not earlier ones ended,
-        # and its latency counts from when it was due (no coordinated omission).
-        due = t0 + i / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
         async with gate:
             conn = idle.pop() if idle else None
             # A kept-alive connection the server closed while idle (uvicorn's keep-alive
@@ -210,7 +245,22 @@ async def _run(base: str, rate: float, seconds: float,
                         conn.writer.close()
         lat[i] = time.perf_counter() - due
 
-    await asyncio.gather(*(one(i) for i in range(n)))
+    # Open loop: request i is due at t0 + i / rate whether or not earlier ones ended, and
+    # its latency counts from when it was due (no coordinated omission). One task is made
+    # when its request falls due: making them all up front (thousands of sleeping tasks)
+    # costs the loop tens of milliseconds at the start, charged to the first requests.
+    running: set[asyncio.Task[None]] = set()
+    t0 = time.perf_counter()
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(i, due))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    while running:
+        await asyncio.gather(*running)
     wall = time.perf_counter() - t0
     for c in idle:
         c.writer.close()
@@ -221,11 +271,26 @@ async def _run(base: str, rate: float, seconds: float,
         return float(np.percentile(good, q)) if good.size else float("nan")
 
     return LoadResult(rate, ok.sum() / wall, n, int(ok.sum()), int((~ok).sum()),
-                      pct(50), pct(99), float(good.max()) if good.size else float("nan"))
+                      pct(50), pct(99), float(good.max()) if good.size else float("nan"),
+                      latencies_ms=np.where(ok, lat * 1e3, np.nan))
 
 
 def open_loop(base: str, rate: float, seconds: float,
               make: Callable[[int], tuple[str, str, Any]],
               headers: dict[str, str] | None = None) -> LoadResult:
     """Send `rate` requests per second for `seconds` (make(i) -> method, path, json)."""
-    return asyncio.run(_run(base, rate, seconds, make, headers))
+    # The generator's own collector pauses would be charged to the server: off while timing.
+    gc.collect()
+    gc.disable()
+    steal0, total0 = cpu_ticks()
+    try:
+        # uvloop: the stock event loop's timers and stream callbacks cost the generator
+        # enough at 1,000/s to charge it bursts of tens of milliseconds.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            result = runner.run(_run(base, rate, seconds, make, headers))
+    finally:
+        gc.enable()
+    steal1, total1 = cpu_ticks()
+    if total1 > total0:
+        result.steal_pct = 100.0 * (steal1 - steal0) / (total1 - total0)
+    return result
