@@ -31,6 +31,7 @@ from api.allocations.schemas import AllocationIn
 from api.auth.dependencies import ANY_SCOPE, current_principal_of
 from api.problems import domain_problem, problem
 from data import availability
+from data.db import RawCursor
 from data.errors import DomainError, InsufficientStock
 from data.geo import haversine_miles
 from data.reference import zip_location
@@ -135,8 +136,14 @@ class HotPaths:
     def _read(self, codes: list[str], node: str | None, near: tuple[float, float] | None,
               radius: float | None) -> bytes | None:
         """The availability answer, or None when FastAPI should answer (an unknown node)."""
+        db = self.fa.state.db
+        # Both statements on one pooled connection (PostgreSQL: one checkout, two trips).
+        return db.read(lambda cur: self._answer(cur, codes, node, near, radius))
+
+    def _answer(self, cur: RawCursor, codes: list[str], node: str | None,
+                near: tuple[float, float] | None, radius: float | None) -> bytes | None:
         db, skus = self.fa.state.db, self.fa.state.skus
-        network = availability.network_atp_fast(db, skus, codes)
+        network = availability.network_atp_fast(db, skus, codes, cur)
         rows: list[dict[str, Any]] = []
         if node is not None or near is not None:
             ctx = self.fa.state.allocation
@@ -152,7 +159,8 @@ class HotPaths:
             code_of = {v: k for k, v in ids.items()}
             at = {int(n): k for k, n in enumerate(node_ids)}
             found = [(at[n], s, oh, r, ss) for n, s, oh, r, ss in
-                     availability.positions_fast(db, list(ids.values()), node_id) if n in at]
+                     availability.positions_fast(db, list(ids.values()), node_id, cur)
+                     if n in at]
             dist = None
             if near is not None and found:
                 k = np.fromiter((f[0] for f in found), np.int64, len(found))

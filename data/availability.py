@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.db import Database
+from data.db import Database, RawCursor
 from data.errors import UnknownReference
 from data.geo import haversine_miles
 from data.models import Node, NodeKind, Sku, StockPosition
@@ -152,24 +152,29 @@ _NETWORK_SQL = (
 _ATP = "(sp.on_hand - sp.reserved - sp.safety_stock)"
 
 
-def network_atp_fast(db: Database, skus: SkuIds, codes: Sequence[str]) -> dict[str, dict[str, int]]:
-    """`network_atp` for the product-page read path: cached SKU ids, one DB-API statement."""
+def network_atp_fast(db: Database, skus: SkuIds, codes: Sequence[str],
+                     cur: RawCursor | None = None) -> dict[str, dict[str, int]]:
+    """`network_atp` for the product-page read path: cached SKU ids, one DB-API statement
+    (on `cur` when given, else on a connection of its own)."""
     ids = skus.get(codes)
     sql = _NETWORK_SQL.format(atp=_ATP, ids=", ".join("?" * len(ids)))
-    rows = db.read_rows(sql, [True, True, *ids.values(), True])
+    params = [True, True, *ids.values(), True]
+    rows = (db.read_rows(sql, params) if cur is None else
+            cur.execute(sql, params).fetchall())
     by_id = {r[0]: r[1:] for r in rows}
     return {code: dict(zip(("ship", "pickup", "on_hand"),
                            (int(v or 0) for v in by_id.get(i, (0, 0, 0))), strict=True))
             for code, i in ids.items()}
 
 
-def positions_fast(db: Database, sku_ids: Sequence[int],
-                   node_id: int | None = None) -> list[tuple[int, int, int, int, int]]:
-    """(node_id, sku_id, on_hand, reserved, safety_stock) of the SKUs, at one node or all."""
+def positions_fast(db: Database, sku_ids: Sequence[int], node_id: int | None = None,
+                   cur: RawCursor | None = None) -> list[tuple[int, int, int, int, int]]:
+    """(node_id, sku_id, on_hand, reserved, safety_stock) of the SKUs, at one node or all
+    (on `cur` when given)."""
     sql = ("SELECT node_id, sku_id, on_hand, reserved, safety_stock FROM stock_positions "
            f"WHERE sku_id IN ({', '.join('?' * len(sku_ids))})")
     params = list(sku_ids)
     if node_id is not None:
         sql += " AND node_id = ?"
         params.append(node_id)
-    return db.read_rows(sql, params)
+    return db.read_rows(sql, params) if cur is None else cur.execute(sql, params).fetchall()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -64,6 +65,21 @@ def make_engine(url: str, *, read_only: bool = False, echo: bool = False) -> Eng
     if is_sqlite(url):
         return _sqlite_engine(url, immediate=not read_only, echo=echo)
     return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _pg_raw_read_engine(url: str, echo: bool) -> Engine:
+    # The hot read paths (product pages, the allocation snapshot) run one or two statements
+    # each: autocommit sends no BEGIN and leaves nothing to roll back when the connection
+    # goes back to the pool, and there is no ping on checkout; a connection found dead is
+    # dropped and the read tried once more (Database.read). One round trip per statement
+    # instead of four.
+    return create_engine(url, echo=echo, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+                         pool_reset_on_return=None, pool_size=10, max_overflow=20)
+
+
+def _broken(dbapi_conn: Any) -> bool:
+    """True when a DB-API connection can no longer be used (psycopg: broken or closed)."""
+    return bool(getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False))
 
 
 class RawCursor:
@@ -176,6 +192,8 @@ class Database:
     url: str
     engine: Engine
     read_engine: Engine
+    # raw_read's engine: PostgreSQL's autocommit read engine; SQLite's read engine.
+    raw_engine: Engine | None = None
     _writer: sessionmaker[Session] = field(init=False, repr=False)
     _reader: sessionmaker[Session] = field(init=False, repr=False)
     # SQLite has one writer. Threads of this process queue for it on a lock (first come,
@@ -187,13 +205,18 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self._sqlite = is_sqlite(self.url)
+        if self.raw_engine is None:
+            self.raw_engine = self.read_engine
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
         """Open the database named by a SQLAlchemy URL."""
         engine = make_engine(url, echo=echo)
-        read_engine = make_engine(url, read_only=True, echo=echo) if is_sqlite(url) else engine
-        return cls(url=url, engine=engine, read_engine=read_engine)
+        if is_sqlite(url):
+            read_engine = make_engine(url, read_only=True, echo=echo)
+            return cls(url=url, engine=engine, read_engine=read_engine)
+        return cls(url=url, engine=engine, read_engine=engine,
+                   raw_engine=_pg_raw_read_engine(url, echo))
 
     @property
     def sqlite(self) -> bool:
@@ -214,16 +237,38 @@ class Database:
         For the hot read paths (product pages, the allocation snapshot): no ORM session,
         no statement compilation, one statement in its own snapshot.
         """
+        return self.read(lambda cur: cur.execute(sql, params).fetchall())
+
+    def read(self, fn: Callable[[RawCursor], T]) -> T:
+        """`fn(cursor)` on a raw read connection; once more on a fresh one if that one was
+        dead (a restarted database server), so the caller sees no stale-pool error."""
+        try:
+            with self.raw_read() as cur:
+                return fn(cur)
+        except Exception as exc:
+            if not getattr(exc, "omni_stale_connection", False):
+                raise
         with self.raw_read() as cur:
-            return cur.execute(sql, params).fetchall()
+            return fn(cur)
 
     @contextmanager
     def raw_read(self) -> Iterator[RawCursor]:
-        """A DB-API cursor on the read engine (never writes; no write lock)."""
-        conn = self.read_engine.raw_connection()
+        """A DB-API cursor on the read engine (never writes; no write lock).
+
+        A connection found dead is dropped from the pool and the driver's error raised
+        marked `omni_stale_connection` (`read` then tries once more).
+        """
+        assert self.raw_engine is not None
+        conn = self.raw_engine.raw_connection()
         try:
             cur = conn.cursor()
-            yield RawCursor(cur, self._sqlite)
+            try:
+                yield RawCursor(cur, self._sqlite)
+            except Exception as exc:
+                if _broken(conn.dbapi_connection):
+                    conn.invalidate()
+                    exc.omni_stale_connection = True  # type: ignore[attr-defined]
+                raise
             cur.close()
         finally:
             conn.close()
@@ -275,3 +320,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+        if self.raw_engine is not None and self.raw_engine not in (self.engine,
+                                                                   self.read_engine):
+            self.raw_engine.dispose()
