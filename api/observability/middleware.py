@@ -7,10 +7,11 @@ the availability read it wraps.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +23,16 @@ access = logging.getLogger("omni.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 
 Scope = dict[str, Any]
+
+# Generated request ids: a random 80-bit prefix per process and a counter, 32 hex digits
+# like a UUID's, unique across workers and restarts without a random draw per request.
+_ID_PREFIX = os.urandom(10).hex()
+_ID_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex digits)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
 def _template(scope: Scope) -> str:
@@ -48,6 +59,7 @@ class ObserveMiddleware:
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._latency: dict[tuple[str, str, int], Any] = {}  # labelled children, looked up once
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Wrap one HTTP request (other scopes pass through)."""
@@ -55,7 +67,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        rid = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        rid = given if _SAFE_ID.match(given) else new_request_id()
         raw_rid = rid.encode()
         token = request_id.set(rid)
         start = time.perf_counter()
@@ -74,7 +86,11 @@ class ObserveMiddleware:
             elapsed = time.perf_counter() - start
             route = _template(scope)
             method = scope.get("method", "")
-            self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
+            child = self._latency.get((method, route, status))
+            if child is None:
+                child = self.metrics.latency.labels(method, route, str(status))
+                self._latency[(method, route, status)] = child
+            child.observe(elapsed)
             who = (scope.get("state") or {}).get("principal")
             access.info("request", extra={
                 "method": method, "path": scope.get("path", ""), "route": route,

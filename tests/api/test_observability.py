@@ -82,3 +82,11 @@ def test_ready_is_503_on_an_unmigrated_database(tmp_path) -> None:  # type: igno
         assert r.status_code == 503 and "omni db upgrade" in r.json()["detail"]
         assert c.get("/live").status_code == 200
     db.dispose()
+
+
+def test_generated_request_ids_are_unique_hex() -> None:
+    from api.observability.middleware import new_request_id
+
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
