@@ -190,8 +190,8 @@ def canonical(x: Any) -> Any:
 
 
 def digest(doc: dict[str, Any]) -> str:
-    """Short SHA-256 of the canonical JSON."""
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:20]
+    """Short SHA-256 of the canonical JSON (floats to 7 significant digits)."""
+    return hashlib.sha256(json.dumps(canonical(doc), sort_keys=True).encode()).hexdigest()[:20]
 
 
 def run_all() -> tuple[dict[str, Any], dict[str, set[str]]]:
