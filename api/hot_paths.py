@@ -147,8 +147,7 @@ class HotPaths:
         rows: list[dict[str, Any]] = []
         if node is not None or near is not None:
             ctx = self.fa.state.allocation
-            net, _ = ctx.network()
-            node_ids = ctx.node_ids()
+            net, _, node_ids, at = ctx.state()
             node_id = None
             if node is not None:
                 i = net.index.get(node)
@@ -157,7 +156,6 @@ class HotPaths:
                 node_id = int(node_ids[i])
             ids = skus.get(codes)
             code_of = {v: k for k, v in ids.items()}
-            at = {int(n): k for k, n in enumerate(node_ids)}
             found = [(at[n], s, oh, r, ss) for n, s, oh, r, ss in
                      availability.positions_fast(db, list(ids.values()), node_id, cur)
                      if n in at]

@@ -8,7 +8,7 @@ the allocation core can re-decide on fresh stock within the same order transacti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
 
@@ -135,11 +135,14 @@ class SnapshotLedger:
 
     def __init__(self, db: Database, node_codes: Sequence[str], node_ids: np.ndarray,
                  skus: SkuIds, daily_capacity: np.ndarray | None = None,
-                 cursor: RawCursor | None = None) -> None:
+                 cursor: RawCursor | None = None,
+                 node_rows: Mapping[int, int] | None = None) -> None:
         self.db = db
         self._cur = cursor  # read inside this transaction (the writer thread's) instead
         self.node_codes = list(node_codes)
-        self._row = {int(i): k for k, i in enumerate(node_ids)}
+        # node id -> row; the caller's map when it keeps one per network (it must agree).
+        self._row = (node_rows if node_rows is not None
+                     else {int(i): k for k, i in enumerate(node_ids)})
         self._skus = skus
         self._capacity = daily_capacity
         self._load: list[tuple[int, int]] | None = None

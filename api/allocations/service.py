@@ -47,12 +47,14 @@ class AllocationContext:
         self.db = db
         self.ttl = ttl_seconds
         self.cost = CostModel()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._loaded = 0.0
         self._network: Network | None = None
         self._capacity: np.ndarray | None = None
         self._zones: np.ndarray | None = None
         self._node_ids: np.ndarray | None = None
+        self._node_rows: dict[int, int] = {}
+        self._recs: list[dict[str, Any]] | None = None
         self.skus = SkuIds(db)
         # SQLite: one writer thread commits the waiting orders together (data.group_commit).
         self.committer = GroupCommitter(db) if db.sqlite and group_commit else None
@@ -80,11 +82,19 @@ class AllocationContext:
                     recs = node_records(s)
                 if not recs:
                     raise UnknownReference("the network has no nodes: run `omni demo build`")
+                if recs == self._recs and self._network is not None:
+                    # Unchanged: keep the network object, whose decide() caches (distances,
+                    # zones, prices per customer location) stay warm; a new one starts cold
+                    # and its first orders stalled the writer by a few hundred ms.
+                    self._loaded = time.monotonic()
+                    return self._network, self._capacity  # type: ignore[return-value]
+                self._recs = recs
                 self._network = Network.from_records(recs)
                 self._capacity = np.array(
                     [UNLIMITED if r["pick_capacity"] is None else r["pick_capacity"]
                      for r in recs], dtype=np.int64)
                 self._node_ids = np.array([r["db_id"] for r in recs], dtype=np.int64)
+                self._node_rows = {int(r["db_id"]): k for k, r in enumerate(recs)}
                 self._loaded = time.monotonic()
             assert self._capacity is not None
             return self._network, self._capacity
@@ -94,6 +104,18 @@ class AllocationContext:
         self.network()
         assert self._node_ids is not None
         return self._node_ids
+
+    def node_rows(self) -> dict[int, int]:
+        """Database node id -> the node's row in the network (built once per reload)."""
+        return self.state()[3]
+
+    def state(self) -> tuple[Network, np.ndarray, np.ndarray, dict[int, int]]:
+        """Network, daily capacity, node ids and id -> row, all of one reload."""
+        with self._lock:
+            self.network()  # the lock is re-entrant
+            assert self._network is not None and self._capacity is not None
+            assert self._node_ids is not None
+            return self._network, self._capacity, self._node_ids, self._node_rows
 
 
 def _to_order(req: AllocationIn, network: Network) -> Order:
@@ -152,12 +174,12 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
     lock; a hold that lost its race rolls back and the allocation core decides again on
     fresh stock.
     """
-    network, capacity = ctx.network()
-    node_ids = ctx.node_ids()
+    network, capacity, node_ids, node_rows = ctx.state()
     order = _to_order(req, network)
     sku_ids = ctx.skus.get([x.sku for x in req.lines])
     pickup_id = (int(node_ids[network.index[req.pickup_store]]) if req.pickup_store else None)
-    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity, cursor=cur)
+    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity, cursor=cur,
+                              node_rows=node_rows)
     result: dict[str, Any] = {}
 
     def commit(decision: Decision, _items: list[ReserveItem]) -> list[int]:
