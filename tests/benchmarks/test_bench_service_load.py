@@ -125,7 +125,9 @@ def _run(url: str, workers: int, label: str) -> list[tuple[str, LoadResult]]:
     try:
         with running_server(url, workers=workers, env={"OMNI_AUTH_REQUIRED": "false"},
                             log_path=log_path) as base:
-            open_loop(base, 20, 2, order_maker(0, SKUS, zips, f"{label}-warm"))
+            # Warm every worker's caches (decide's per-location prices for the 300 ZIPs,
+            # prepared statements): the first seconds after start-up are not the service.
+            open_loop(base, 50, 4, order_maker(0, SKUS, zips, f"{label}-warm"))
             open_loop(base, 50, 2, read_maker(0, stores, zips))
             log.times_ms("")  # skip the warm-up
             for rate in ALLOCATION_RATES:
