@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+from sqlalchemy import select
+
 from data import ledger
 from data.db import Database
+from data.demo import DemoNetwork
 from data.models import Node, NodeKind, Sku
+from data.stock_cover import write_demand_rates
 
 TINY_NODES = [
     dict(code="DC-DAL", name="Dallas DC", kind=NodeKind.dc, zip="75201", lat=32.7767,
@@ -34,3 +39,21 @@ def seed_tiny(db: Database, stock: dict[tuple[str, str], int] | None = None) -> 
             keys = ledger.resolve(s, stock)
             for pair, qty in stock.items():
                 ledger.receive(s, keys[pair], qty, reference="opening")
+
+
+def synthetic_demand_rates(db: Database, net: DemoNetwork, sigma: float, seed: int) -> int:
+    """Write a daily demand rate for every store position of a demo network written to
+    `db`: its expected sales x a lognormal forecast error of `sigma` (seeded)."""
+    nodes, skus = net.nodes.set_index("id"), net.skus.set_index("id")
+    stock = net.stock[net.stock["node_id"].map(nodes["kind"]).to_numpy() == "store"]
+    mu = (nodes["demand_scale"].reindex(stock["node_id"]).to_numpy(float)
+          * skus["daily_rate"].reindex(stock["sku_id"]).to_numpy(float))
+    rate = mu * np.random.default_rng(seed).lognormal(-sigma**2 / 2, sigma, len(mu))
+    # Database ids by code (the demo's local ids are not promised to survive the insert).
+    with db.read_session() as s:
+        node_ids = dict(s.execute(select(Node.code, Node.id)).all())
+        sku_ids = dict(s.execute(select(Sku.code, Sku.id)).all())
+    node_db = nodes["code"].map(node_ids).reindex(stock["node_id"]).to_numpy(np.int64)
+    sku_db = skus["code"].map(sku_ids).reindex(stock["sku_id"]).to_numpy(np.int64)
+    with db.transaction() as s:
+        return write_demand_rates(s, node_db, sku_db, rate)

@@ -223,10 +223,10 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
 
 
 def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:
-    network, capacity = ctx.network()
+    network, capacity, node_ids, node_rows = ctx.state()
     order = _to_order(req, network)
     ctx.skus.get([x.sku for x in req.lines])
-    led = SnapshotLedger(db, network.codes, ctx.node_ids(), ctx.skus, capacity)
+    led = SnapshotLedger(db, network.codes, node_ids, ctx.skus, capacity, node_rows=node_rows)
     skus = list(dict.fromkeys(x.sku for x in req.lines))
     decision, _ = decide(order, network, led.atp(skus), req.policy, cost=ctx.cost,
                          capacity=led.capacity_left(), zone_matrix=ctx.zones(),

@@ -31,9 +31,8 @@ def _zone_matrix() -> np.ndarray | None:
     return load_zone_matrix()
 
 
-@pytest.fixture(scope="module")
-def big_network() -> tuple[Network, np.ndarray]:
-    """1,000 nodes (100 DCs, 900 stores) across the US and a sparse ATP table."""
+def thousand_nodes() -> tuple[Network, np.ndarray]:
+    """1,000 nodes (100 DCs, 900 stores) across the US and a sparse ATP table (seeded)."""
     rng = np.random.default_rng(1000)
     is_store = np.arange(N_NODES) >= 100
     network = Network(
@@ -45,6 +44,12 @@ def big_network() -> tuple[Network, np.ndarray]:
     atp = rng.integers(1, 6, (N_NODES, N_SKUS)) * (rng.random((N_NODES, N_SKUS)) < 0.3)
     atp[:100] = rng.integers(0, 50, (100, N_SKUS))
     return network, atp
+
+
+@pytest.fixture(scope="module")
+def big_network() -> tuple[Network, np.ndarray]:
+    """The 1,000-node network."""
+    return thousand_nodes()
 
 
 def _orders(n_lines: int, seed: int) -> list[Order]:

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
@@ -34,9 +33,10 @@ from data.db import Database
 from data.demo import DemoNetwork, DemoParams, build_network
 from data.demo_write import write_network
 from data.migrate import upgrade
-from data.models import Base, Node, Sku, StockPosition
-from data.stock_cover import INDEXES, write_demand_rates
+from data.models import Base, Sku, StockPosition
+from data.stock_cover import INDEXES
 from tests.conftest import PG_URL, _missing_service
+from tests.factories import synthetic_demand_rates
 
 BIG = DemoParams(region="US", stores=1000, skus=10_000, dcs=5, history_days=0)
 CACHE = Path(os.environ.get("OMNI_BENCH_CACHE", "/tmp/omni-bench"))
@@ -48,21 +48,7 @@ FORECAST_ERROR = 0.5  # lognormal sigma of the synthetic rates around the expect
 
 def synthetic_rates(db: Database, net: DemoNetwork) -> int:
     """Write a demand rate for every store position: expected sales x a forecast error."""
-    nodes = net.nodes.set_index("id")
-    skus = net.skus.set_index("id")
-    stock = net.stock[net.stock["node_id"].map(nodes["kind"]).to_numpy() == "store"]
-    mu = (nodes["demand_scale"].reindex(stock["node_id"]).to_numpy(float)
-          * skus["daily_rate"].reindex(stock["sku_id"]).to_numpy(float))
-    rng = np.random.default_rng(BIG.seed)
-    rate = mu * rng.lognormal(-FORECAST_ERROR**2 / 2, FORECAST_ERROR, len(mu))
-    # Database ids by code (the demo's local ids are not promised to survive the insert).
-    with db.read_session() as s:
-        node_ids = dict(s.execute(select(Node.code, Node.id)).all())
-        sku_ids = dict(s.execute(select(Sku.code, Sku.id)).all())
-    node_db = nodes["code"].map(node_ids).reindex(stock["node_id"]).to_numpy(np.int64)
-    sku_db = skus["code"].map(sku_ids).reindex(stock["sku_id"]).to_numpy(np.int64)
-    with db.transaction() as s:
-        return write_demand_rates(s, node_db, sku_db, rate)
+    return synthetic_demand_rates(db, net, FORECAST_ERROR, seed=BIG.seed)
 
 
 def _build_sqlite(path: Path) -> None:

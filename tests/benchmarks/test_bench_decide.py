@@ -21,9 +21,13 @@ import numpy as np
 import pytest
 
 from allocation.costs import CostModel
-from allocation.network import UNLIMITED, Network, Order
+from allocation.network import Network, Order
 from allocation.service import decide
-from tests.benchmarks.test_bench_allocation import N_NODES, N_SKUS, _orders, _zone_matrix
+from tests.benchmarks.test_bench_allocation import (
+    _orders,
+    _zone_matrix,
+    thousand_nodes,
+)
 
 N_DEMO_ORDERS = 1000
 N_BIG_ORDERS = 400
@@ -115,17 +119,7 @@ def test_decide_demo_network(benchmark: Any, demo: dict[str, Any], case: str) ->
 @pytest.fixture(scope="module")
 def n1000() -> tuple[Network, np.ndarray]:
     """test_bench_allocation's 1,000 nodes (100 DCs, 900 stores) and sparse ATP."""
-    rng = np.random.default_rng(1000)
-    is_store = np.arange(N_NODES) >= 100
-    network = Network(
-        codes=tuple(f"N{k:04d}" for k in range(N_NODES)), is_store=is_store,
-        lat=rng.uniform(26, 48, N_NODES), lon=rng.uniform(-122, -70, N_NODES),
-        ship_from_store=is_store & (rng.random(N_NODES) < 0.8), click_and_collect=is_store,
-        pick_capacity=np.where(is_store, rng.integers(20, 200, N_NODES), UNLIMITED),
-        zip3=rng.integers(10, 999, N_NODES))
-    atp = rng.integers(1, 6, (N_NODES, N_SKUS)) * (rng.random((N_NODES, N_SKUS)) < 0.3)
-    atp[:100] = rng.integers(0, 50, (100, N_SKUS))
-    return network, atp
+    return thousand_nodes()
 
 
 @pytest.mark.parametrize("n_lines", [1, 3])

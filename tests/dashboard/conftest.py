@@ -7,19 +7,16 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sqlalchemy import select
 
 from api.auth.service import create_key
 from data.db import Database
 from data.demo import DemoNetwork, DemoParams, build_network
 from data.demo_write import write_network
 from data.migrate import upgrade
-from data.models import Node, Sku
-from data.stock_cover import write_demand_rates
 from tests.benchmarks.loadgen import running_server
 from tests.conftest import IN_CI
+from tests.factories import synthetic_demand_rates
 
 CHROMIUM = os.environ.get("OMNI_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Test artefacts (gitignored); docs/screenshots holds the copies the README shows.
@@ -33,18 +30,7 @@ def demand_rates(db: Database, net: DemoNetwork, sigma: float = 0.5) -> int:
     """A daily demand rate per store position, as a forecast run stores them: the demo's
     expected sales x a lognormal forecast error (seconds, where `omni forecast-network`
     takes minutes on this machine). DCs have no sales, so no rate and no days of cover."""
-    nodes, skus = net.nodes.set_index("id"), net.skus.set_index("id")
-    stock = net.stock[net.stock["node_id"].map(nodes["kind"]).to_numpy() == "store"]
-    mu = (nodes["demand_scale"].reindex(stock["node_id"]).to_numpy(float)
-          * skus["daily_rate"].reindex(stock["sku_id"]).to_numpy(float))
-    rate = mu * np.random.default_rng(11).lognormal(-sigma**2 / 2, sigma, len(mu))
-    with db.read_session() as s:
-        node_ids = dict(s.execute(select(Node.code, Node.id)).all())
-        sku_ids = dict(s.execute(select(Sku.code, Sku.id)).all())
-    node_db = nodes["code"].map(node_ids).reindex(stock["node_id"]).to_numpy(np.int64)
-    sku_db = skus["code"].map(sku_ids).reindex(stock["sku_id"]).to_numpy(np.int64)
-    with db.transaction() as s:
-        return write_demand_rates(s, node_db, sku_db, rate)
+    return synthetic_demand_rates(db, net, sigma, seed=11)
 
 
 @pytest.fixture(scope="session")
