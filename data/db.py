@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +19,42 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
+# PostgreSQL SQLSTATEs after which the whole transaction may simply run again: it was
+# rolled back as a deadlock victim or a serialization failure, and wrote nothing.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TX_ATTEMPTS = 5
+log = logging.getLogger("omni.data")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a deadlock or serialization failure (raw DB-API or wrapped by SQLAlchemy)."""
+    for e in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if e is not None and getattr(e, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+    return False
+
+
+def retry_transient(fn: Callable[[], T], attempts: int = TX_ATTEMPTS, what: str = "transaction",
+                    rng: random.Random | None = None) -> T:
+    """Run `fn()` (one whole transaction) again after a deadlock or serialization failure.
+
+    The failed attempt was rolled back by the database, so running it again gives the
+    outcome one attempt would have had. Bounded: the last failure is raised. The pause
+    before each new attempt is short and jittered so the two victims do not meet again.
+    """
+    if attempts < 1:
+        raise ValueError(f"expected attempts >= 1, got {attempts}")
+    rng = rng or random.Random()
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            log.warning("%s: %s, attempt %d of %d; running it again", what,
+                        type(getattr(exc, "orig", exc)).__name__, attempt, attempts)
+            time.sleep(rng.uniform(0.0, 0.004 * 2 ** attempt))
+    raise AssertionError("unreachable")
 
 
 def is_sqlite(url: str) -> bool:
@@ -287,6 +325,22 @@ class Database:
             return
         with self._write_lock, self.session() as session, session.begin():
             yield session
+
+    def run(self, work: Callable[[Session], T], what: str = "transaction") -> T:
+        """`work(session)` in one write transaction, run again after a deadlock or
+        serialization failure (PostgreSQL); its result."""
+        def once() -> T:
+            with self.transaction() as s:
+                return work(s)
+        return retry_transient(once, what=what)
+
+    def run_raw(self, work: Callable[[RawCursor], T], what: str = "transaction") -> T:
+        """`work(cursor)` in one raw write transaction, run again after a deadlock or
+        serialization failure (PostgreSQL); its result."""
+        def once() -> T:
+            with self.raw_transaction() as cur:
+                return work(cur)
+        return retry_transient(once, what=what)
 
     @contextmanager
     def raw_transaction(self) -> Iterator[RawCursor]:

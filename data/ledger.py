@@ -6,6 +6,14 @@ Every operation appends its event(s) to `stock_events` and updates the matching
 UPDATEs (`... WHERE on_hand - reserved - safety_stock >= :q`): the database re-checks the
 condition on the row it locks, so concurrent writers can never oversell on SQLite or
 PostgreSQL, and no table lock is taken.
+
+One lock order for every path, so that two transactions never wait on each other in a
+circle (PostgreSQL; SQLite has one writer): the order row (`FOR UPDATE`), then the
+idempotency key (an advisory lock, `data.idempotency.lock_key`), then feed event ids (their
+unique index), then stock positions in (node id, SKU id) order, then pick-load rows in
+(node id, day) order, then inserts. A path that cannot know every row up front (a
+re-route sources new nodes after releasing) may still meet a deadlock; its caller runs
+the whole transaction again (`Database.run`).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, insert, select, update
+from sqlalchemy import ColumnElement, and_, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +41,10 @@ from data.models import (
 
 SP = StockPosition
 FEED_KINDS = frozenset({EventKind.receipt, EventKind.sale, EventKind.adjustment})
+# Quantities are 32-bit integers in the database: one event moves at most MAX_QTY units and
+# a position never holds more than MAX_ON_HAND (a clear refusal instead of an overflow).
+MAX_QTY = 1_000_000
+MAX_ON_HAND = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,40 @@ def count_picks(session: Session, units: dict[int, int], day: dt.date | None = N
         set_={"units": NodePickDay.units + stmt.excluded.units}), rows)
 
 
+def _locks_rows(session: Session) -> bool:
+    # SQLite's one writer holds the whole database: row locks mean nothing there.
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_positions(session: Session, pairs: Iterable[tuple[int, int]]) -> None:
+    """Lock the (node id, SKU id) position rows in the global order before changing them."""
+    keys = sorted(set(pairs))
+    if keys and _locks_rows(session):
+        session.execute(select(SP.node_id).where(tuple_(SP.node_id, SP.sku_id).in_(keys))
+                        .order_by(SP.node_id, SP.sku_id).with_for_update())
+
+
+def lock_pick_days(session: Session, keys: Iterable[tuple[int, dt.date]]) -> None:
+    """Lock the (node id, day) pick-load rows in the global order (after the positions)."""
+    keys = sorted(set(keys))
+    if keys and _locks_rows(session):
+        session.execute(select(NodePickDay.node_id)
+                        .where(tuple_(NodePickDay.node_id, NodePickDay.day).in_(keys))
+                        .order_by(NodePickDay.node_id, NodePickDay.day).with_for_update())
+
+
+def lock_reservations(session: Session, reservation_ids: Iterable[int]) -> None:
+    """Lock what closing these reservations will change, in the global lock order: their
+    positions, then their days' pick-load rows."""
+    ids = sorted(set(reservation_ids))
+    if not ids or not _locks_rows(session):
+        return
+    rows = session.execute(select(Reservation.node_id, Reservation.sku_id, Reservation.created_at)
+                           .where(Reservation.id.in_(ids))).all()
+    lock_positions(session, [(n, k) for n, k, _ in rows])
+    lock_pick_days(session, [(n, utc_day(at)) for n, _, at in rows])
+
+
 # ---------------------------------------------------------------- core primitive
 
 
@@ -140,6 +186,8 @@ def _change(
     where = and_(SP.node_id == key.node_id, SP.sku_id == key.sku_id)
     if guard is not None:
         where = and_(where, guard)
+    if d_on_hand > 0:
+        where = and_(where, SP.on_hand <= MAX_ON_HAND - d_on_hand)
     res = session.execute(
         update(SP)
         .where(where)
@@ -164,6 +212,9 @@ def _raise_shortage(session: Session, key: StockKey, kind: EventKind, d_on: int,
             SP.node_id == key.node_id, SP.sku_id == key.sku_id)
     ).first()
     on_hand, reserved, safety = row if row else (0, 0, 0)
+    if d_on > 0 and on_hand + d_on > MAX_ON_HAND:
+        raise InvalidQuantity(f"{key.sku} at {key.node} would hold {on_hand + d_on} units, "
+                              f"more than the ledger's limit of {MAX_ON_HAND}")
     if kind == EventKind.reserve:
         raise InsufficientStock(key.node, key.sku, d_res, max(on_hand - reserved - safety, 0))
     if kind == EventKind.transfer_out:
@@ -174,6 +225,8 @@ def _raise_shortage(session: Session, key: StockKey, kind: EventKind, d_on: int,
 def _positive(qty: int, what: str) -> int:
     if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
         raise InvalidQuantity(f"expected {what} quantity > 0, got {qty!r}")
+    if qty > MAX_QTY:
+        raise InvalidQuantity(f"expected {what} quantity <= {MAX_QTY}, got {qty}")
     return qty
 
 
@@ -202,6 +255,8 @@ def adjust(session: Session, key: StockKey, delta: int, *, reference: str | None
     """A count correction, damage or shrink: +/- on_hand (never below zero)."""
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
         raise InvalidQuantity(f"expected a nonzero integer adjustment, got {delta!r}")
+    if abs(delta) > MAX_QTY:
+        raise InvalidQuantity(f"expected |adjustment| <= {MAX_QTY}, got {delta}")
     ensure_positions(session, [key])
     _change(session, key, EventKind.adjustment, delta, 0, SP.on_hand + delta >= 0,
             reference=reference, event_id=event_id, occurred_at=occurred_at)
@@ -271,8 +326,6 @@ def _close_reservation(session: Session, reservation_id: int, status: Reservatio
             raise UnknownReference(f"no reservation {reservation_id}")
         raise InvalidState(f"reservation {reservation_id} is {current.status.value}, not open")
     node_id, sku_id, qty, created_at = row
-    if status == ReservationStatus.released:  # never picked: that day's labour is free again
-        count_picks(session, {node_id: -qty}, utc_day(created_at))
     key = StockKey(node_id, sku_id, session.scalar(select(Node.code).where(Node.id == node_id)),
                    session.scalar(select(Sku.code).where(Sku.id == sku_id)))
     # A count or a walk-in sale may have taken reserved units off the shelf: shipping more
@@ -280,6 +333,8 @@ def _close_reservation(session: Session, reservation_id: int, status: Reservatio
     d_on, guard = (-qty, SP.on_hand >= qty) if kind == EventKind.ship else (0, None)
     _change(session, key, kind, d_on, -qty, guard, reference=reference,
             reservation_id=reservation_id)
+    if status == ReservationStatus.released:  # never picked: that day's labour is free again
+        count_picks(session, {node_id: -qty}, utc_day(created_at))
 
 
 def release(session: Session, reservation_id: int, *, reference: str | None = None) -> None:
@@ -326,53 +381,72 @@ def set_safety_stock(session: Session, key: StockKey, qty: int) -> None:
 def apply_feed(session: Session, events: Sequence[FeedEvent]) -> tuple[int, int]:
     """Apply POS sales, receipts and adjustments in event-time order; return (applied, dupes).
 
-    Idempotent per `event_id`: events already in the ledger are skipped. Events of one
-    (node, SKU) are netted into one guarded UPDATE whose guard is the lowest running
-    balance, so a feed of thousands costs one statement per position, and a sale that
-    would take on_hand below zero at its moment in time fails the whole batch.
+    Idempotent per `event_id`: events already in the ledger are skipped. The event ids are
+    claimed first (inserted with ON CONFLICT DO NOTHING): a concurrent call carrying the
+    same id waits on the unique index until the first commits and then skips it, so a
+    duplicate is recognised before any stock guard runs. Events of one (node, SKU) are
+    netted into one guarded UPDATE whose guard is the lowest running balance, so a feed of
+    thousands costs one statement per position, and a sale that would take on_hand below
+    zero at its moment in time fails the whole batch (the caller's transaction rolls back,
+    claimed ids included).
     """
     ids = [e.event_id for e in events if e.event_id is not None]
     if len(ids) != len(set(ids)):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise InvalidQuantity(f"event ids repeat within the batch: {', '.join(dup)}")
-    seen: set[str] = set()
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        seen.update(session.scalars(select(StockEvent.event_id).where(StockEvent.event_id.in_(part))))
-    todo = sorted((e for e in events if e.event_id not in seen),
-                  key=lambda e: (e.occurred_at, e.key.node_id, e.key.sku_id))
-    for e in todo:
+    for e in events:
         if e.kind not in FEED_KINDS:
             raise InvalidQuantity(f"a feed carries receipt, sale or adjustment, not {e.kind.value}")
         if e.qty == 0 or (e.kind != EventKind.adjustment and e.qty < 0):
             raise InvalidQuantity(f"expected {e.kind.value} quantity > 0, got {e.qty}")
+        if abs(e.qty) > MAX_QTY:
+            raise InvalidQuantity(f"expected |{e.kind.value} quantity| <= {MAX_QTY}, got {e.qty}")
+    # One total order (the same for every call carrying these events): concurrent feeds
+    # that share event ids claim them in the same order.
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.key.node_id, e.key.sku_id,
+                                            e.event_id or ""))
+    now = utcnow()
+
+    def row(e: FeedEvent) -> dict[str, object]:
+        return {"occurred_at": e.occurred_at, "recorded_at": now, "node_id": e.key.node_id,
+                "sku_id": e.key.sku_id, "kind": e.kind, "delta_on_hand": e.delta,
+                "delta_reserved": 0, "reference": e.reference, "event_id": e.event_id}
+
+    claimed: set[str] = set()
+    with_ids = [e for e in ordered if e.event_id is not None]
+    for chunk in range(0, len(with_ids), 500):
+        part = with_ids[chunk:chunk + 500]
+        stmt = (_insert_ignore(session)(StockEvent).values([row(e) for e in part])
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(StockEvent.event_id))
+        claimed.update(session.scalars(stmt))
+    todo = [e for e in ordered if e.event_id is None or e.event_id in claimed]
     by_key: dict[StockKey, list[FeedEvent]] = {}
     for e in todo:
         by_key.setdefault(e.key, []).append(e)
     ensure_positions(session, by_key.keys())
-    now = utcnow()
     for key in sorted(by_key, key=lambda k: (k.node_id, k.sku_id)):
-        running, low = 0, 0
+        running, low, high = 0, 0, 0
         for e in by_key[key]:
             running += e.delta
-            low = min(low, running)
+            low, high = min(low, running), max(high, running)
         res = session.execute(
             update(SP)
-            .where(SP.node_id == key.node_id, SP.sku_id == key.sku_id, SP.on_hand + low >= 0)
+            .where(SP.node_id == key.node_id, SP.sku_id == key.sku_id, SP.on_hand + low >= 0,
+                   SP.on_hand <= MAX_ON_HAND - high)
             .values(on_hand=SP.on_hand + running, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         if res.rowcount != 1:
             on_hand = session.scalar(select(SP.on_hand).where(
                 SP.node_id == key.node_id, SP.sku_id == key.sku_id)) or 0
+            if on_hand + high > MAX_ON_HAND:
+                raise InvalidQuantity(f"{key.sku} at {key.node} would hold {on_hand + high} "
+                                      f"units, more than the ledger's limit of {MAX_ON_HAND}")
             raise InsufficientStock(key.node, key.sku, -low, on_hand, "on hand")
-    if todo:
-        session.execute(insert(StockEvent), [
-            {"occurred_at": e.occurred_at, "recorded_at": now, "node_id": e.key.node_id,
-             "sku_id": e.key.sku_id, "kind": e.kind, "delta_on_hand": e.delta,
-             "delta_reserved": 0, "reference": e.reference, "event_id": e.event_id}
-            for e in todo
-        ])
+    rest = [row(e) for e in todo if e.event_id is None]
+    if rest:
+        session.execute(insert(StockEvent), rest)
     return len(todo), len(events) - len(todo)
 
 

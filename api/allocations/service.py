@@ -20,7 +20,7 @@ from data.availability import SkuIds
 from data.db import Database, RawCursor
 from data.errors import DomainError, UnknownReference
 from data.group_commit import GroupCommitter, in_savepoint
-from data.idempotency import request_hash
+from data.idempotency import lock_key, request_hash
 from data.models import OrderStatus, utcnow
 from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
 from data.stock_ledger import SnapshotLedger, node_records
@@ -199,6 +199,7 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
 
         def job(c: RawCursor) -> list[int]:
             if key is not None and digest is not None:
+                lock_key(c, key)  # a concurrent retry waits here, then replays this answer
                 stored = stored_response(c, key, SCOPE, digest)
                 if stored is not None:
                     raise _Replayed(stored)
@@ -210,8 +211,7 @@ def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
                                   "use a new id") from None
 
         if cur is None:
-            with ctx.db.raw_transaction() as c:
-                return job(c)
+            return ctx.db.run_raw(job, what="allocation")
         return in_savepoint(cur, job)  # a refused attempt leaves nothing in the group
 
     allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),

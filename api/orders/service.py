@@ -246,7 +246,9 @@ def _targets(s: Session, order: Order, line_no: int | None, action: Action,
     if not rows:
         raise NotFound(f"order {order.external_id!r} has no line {line_no}")
     held: dict[int, list[tuple[Reservation, str]]] = {}
+    ever: dict[int, set[int]] = {}  # line -> every node that held it, open or closed
     for r, code in _reservations(s, [ln.id for ln, _ in rows]):
+        ever.setdefault(r.order_line_id or 0, set()).add(r.node_id)
         if r.status == ReservationStatus.open:
             held.setdefault(r.order_line_id or 0, []).append((r, code))
     lines = [_Line(ln, sku, held.get(ln.id, [])) for ln, sku in rows]
@@ -254,11 +256,25 @@ def _targets(s: Session, order: Order, line_no: int | None, action: Action,
         def mine(x: _Line) -> bool:
             at_pickup = action in PICKUP_ACTIONS and order.pickup_node_id == principal.node_id
             return at_pickup or principal.node_id in x.nodes
+
+        def was_mine(x: _Line) -> bool:
+            return principal.node_id in ever.get(x.row.id, ())
+
         if line_no is not None and not mine(lines[0]):
+            if was_mine(lines[0]):  # the key may act here; the line moved on meanwhile
+                raise InvalidState(f"line {line_no} of {order.external_id!r} is no longer held "
+                                   f"at {principal.node} (it is {lines[0].row.state}: shipped, "
+                                   "cancelled or re-routed meanwhile); read the order",
+                                   state=lines[0].row.state)
             raise Forbidden(f"line {line_no} of {order.external_id!r} is not held at "
                             f"{principal.node}")
+        touched = [x for x in lines if was_mine(x)]
         lines = [x for x in lines if mine(x)]
         if not lines:
+            if touched:
+                raise InvalidState(f"order {order.external_id!r} has no line held at "
+                                   f"{principal.node} any more (shipped, cancelled or "
+                                   "re-routed meanwhile); read the order")
             raise Forbidden(f"order {order.external_id!r} has no line at {principal.node}")
     if line_no is None:
         # A whole-order action applies to the lines still open (and sourced, unless cancel).
@@ -380,14 +396,25 @@ def transition(db: Database, ctx: AllocationContext, order_id: str, line_no: int
                action: Action, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """Apply `action` to one line or the order's open lines, all or nothing; the order, moved."""
     _validate(action, body)
-    with db.transaction() as s:
+
+    def work(s: Session) -> int:
         order = _order(s, order_id, lock=not db.sqlite)
         targets = _targets(s, order, line_no, action, principal)
+        _lock_stock(s, targets)
         for x in targets:
             _apply(s, ctx, order, x, action, body, principal, None)
         _refresh_status(s, order)
+        return len(targets)
+
+    moved = db.run(work, what=f"{action.value} {order_id}")
     with db.read_session() as s:
-        return {**get_order(s, order_id, principal), "moved": len(targets)}
+        return {**get_order(s, order_id, principal), "moved": moved}
+
+
+def _lock_stock(s: Session, targets: Sequence[_Line]) -> None:
+    """Lock every position and pick-load row the lines' reservations touch, in the ledger's
+    global order, before the first change (lines come in line order, not that order)."""
+    ledger.lock_reservations(s, [r.id for x in targets for r, _ in x.held])
 
 
 # ---------------------------------------------------------------- pickup expiry
@@ -410,11 +437,15 @@ def sweep_pickups(db: Database, expiry_days: float,
     done = []
     for oid, no in due:
         try:
-            with db.transaction() as s:
+            def work(s: Session, oid: str = oid, no: int = no) -> None:
                 order = _order(s, oid, lock=not db.sqlite)
-                for x in _targets(s, order, no, Action.expire, sweeper):
+                targets = _targets(s, order, no, Action.expire, sweeper)
+                _lock_stock(s, targets)
+                for x in targets:
                     _apply(s, None, order, x, Action.expire, {}, sweeper, now)
                 _refresh_status(s, order)
+
+            db.run(work, what=f"expire {oid}")
             done.append({"order_id": oid, "line_no": no})
         except InvalidState:  # collected or cancelled meanwhile
             continue

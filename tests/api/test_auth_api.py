@@ -173,3 +173,37 @@ def test_no_route_is_open_without_a_key(authed) -> None:  # type: ignore[no-unty
             seen += 1
     assert seen >= len(ENDPOINTS)
     assert _written(client.database) == before
+
+
+def test_a_store_that_lost_a_race_on_its_line_gets_409_not_403(authed) -> None:  # type: ignore[no-untyped-def]
+    client, tokens = authed
+    h = {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}
+    rogers, harrison = h["store:act"], h["store:ST-0002"]
+    drain = {"event_id": "count-1", "kind": "adjustment", "node": "DC-DAL", "sku": "SKU-A",
+             "qty": -50}  # only the store can ship SKU-A now
+    assert client.post("/v1/inventory/events", json=drain,
+                       headers=h["inventory:write"]).status_code == 200
+    order = {"order_id": "sfs-1", "zip": "72756", "lines": [{"sku": "SKU-A", "qty": 1}]}
+    r = client.post("/v1/allocations", json=order, headers=h["orders:write"])
+    assert r.json()["decision"]["lines"][0]["allocations"][0]["node"] == "ST-0001"
+    # The store rejects; the line is re-routed (nowhere else has it: unfilled). A repeat (a
+    # retry, a second associate) finds the line moved on: the key may act, the state moved.
+    r = client.post("/v1/orders/sfs-1/lines/1/reject", json={"reason": "no_capacity"},
+                    headers=rogers)
+    assert r.status_code == 200, r.text
+    before = _written(client.database)
+    for path, body in [("/v1/orders/sfs-1/lines/1/reject", {"reason": "no_capacity"}),
+                       ("/v1/orders/sfs-1/lines/1/accept", None),
+                       ("/v1/orders/sfs-1/accept", None)]:
+        r = client.post(path, json=body, headers=rogers)
+        assert r.status_code == 409, f"{path}: {r.status_code} {r.text}"
+        assert "ST-0001" in r.json()["detail"] and "read the order" in r.json()["detail"]
+    assert _written(client.database) == before
+    # A store that never held the line is still refused as not allowed.
+    assert client.post("/v1/orders/sfs-1/lines/1/accept", headers=harrison).status_code == 403
+    # Cancelled by the order system while the store was about to ship: 409 too.
+    order = {"order_id": "sfs-2", "zip": "72756", "lines": [{"sku": "SKU-A", "qty": 1}]}
+    client.post("/v1/allocations", json=order, headers=h["orders:write"])
+    assert client.post("/v1/orders/sfs-2/cancel", headers=h["orders:write"]).status_code == 200
+    r = client.post("/v1/orders/sfs-2/lines/1/accept", headers=rogers)
+    assert r.status_code == 409, r.text
