@@ -121,8 +121,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if app.state.allocation.pricing is not None:
             app.state.allocation.pricing.stop()
         app.state.simulations.shutdown()
-        if app.state.allocation.committer is not None:
-            app.state.allocation.committer.stop()
+        if app.state.allocation.writer is not None:
+            app.state.allocation.writer.stop()
         if checkpointer is not None:
             checkpointer.stop()
         if db is None:

@@ -60,6 +60,19 @@ def domain_problem(exc: DomainError) -> JSONResponse:
     return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the size limit (raised while it streams in; a 413 problem)."""
+
+    def __init__(self, limit: int, size: int | None = None) -> None:
+        what = "body" if size is None else f"body of {size} bytes"
+        super().__init__(413, f"{what} exceeds the limit of {limit} bytes; split the batch")
+
+    def response(self) -> JSONResponse:
+        """The 413 problem answering it."""
+        # A feed must be split, not truncated.
+        return problem(413, "Request too large", str(self.detail), "/problems/too-large")
+
+
 def _loc(loc: tuple | list) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
@@ -87,6 +100,10 @@ def install(app: FastAPI) -> None:
         if len(errors) > 1:
             detail += f" (and {len(errors) - 1} more)"
         return problem(422, "Invalid request", detail, "/problems/validation", errors=errors)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_req: Request, exc: BodyTooLarge) -> JSONResponse:
+        return exc.response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

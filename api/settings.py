@@ -32,8 +32,8 @@ class Settings(BaseSettings):
         default=0.5, ge=0, description="SQLite: checkpoint the WAL from a background thread "
         "this often instead of inside a committing request (0: SQLite's own, in the commit).")
     group_commit: bool = Field(
-        default=True, description="On SQLite, commit waiting allocations together on one "
-        "writer thread (each in its own savepoint); off: one transaction per order.")
+        default=True, description="Write waiting allocations together on one writer thread "
+        "per process (one transaction per batch); off: one transaction per order.")
     auth_required: bool = Field(
         default=True, description="Require an API key (Authorization: Bearer ...) on /v1.")
     pickup_expiry_days: float = Field(

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,10 @@ log = logging.getLogger("omni.data")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for a deadlock or serialization failure (raw DB-API or wrapped by SQLAlchemy)."""
+    """True for a deadlock or serialization failure (raw DB-API or wrapped by SQLAlchemy),
+    or a pooled connection found dead (a restarted server): nothing was written."""
+    if getattr(exc, "omni_stale_connection", False):
+        return True
     for e in (exc, getattr(exc, "orig", None), exc.__cause__):
         if e is not None and getattr(e, "sqlstate", None) in TRANSIENT_SQLSTATES:
             return True
@@ -111,8 +114,18 @@ def _pg_raw_read_engine(url: str, echo: bool) -> Engine:
     # goes back to the pool, and there is no ping on checkout; a connection found dead is
     # dropped and the read tried once more (Database.read). One round trip per statement
     # instead of four.
+    # pool_size near the thread pool's 40 workers: under load every thread reads once per
+    # request, and an overflow connection closed on return costs a new connect (both
+    # sides' CPU) the next time.
     return create_engine(url, echo=echo, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                         pool_reset_on_return=None, pool_size=10, max_overflow=20)
+                         pool_reset_on_return=None, pool_size=24, max_overflow=8)
+
+
+def _pg_raw_write_engine(url: str, echo: bool) -> Engine:
+    # The batch writer's transactions: one thread per process, so a small pool; no ping on
+    # checkout (a round trip per batch): a connection found dead fails its attempt, which
+    # runs again on a fresh one (Database.run_raw).
+    return create_engine(url, echo=echo, pool_pre_ping=False, pool_size=2, max_overflow=4)
 
 
 def _broken(dbapi_conn: Any) -> bool:
@@ -144,6 +157,12 @@ class RawCursor:
     def day(self, day: dt.date) -> Any:
         """A date as the Date column stores it on this backend."""
         return day.isoformat() if self.sqlite else day
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        """Send the statements of the block without waiting for each one's answer
+        (PostgreSQL pipeline mode: one round trip; errors raise at the end of the block).
+        For statements whose results nobody reads; SQLite runs them as usual."""
+        return nullcontext() if self.sqlite else self.cur.connection.pipeline()
 
     def json(self) -> str:
         """The placeholder of a JSON value (text cast to json on PostgreSQL)."""
@@ -232,6 +251,8 @@ class Database:
     read_engine: Engine
     # raw_read's engine: PostgreSQL's autocommit read engine; SQLite's read engine.
     raw_engine: Engine | None = None
+    # raw_transaction's engine: PostgreSQL's without a ping on checkout; SQLite's write engine.
+    raw_write_engine: Engine | None = None
     _writer: sessionmaker[Session] = field(init=False, repr=False)
     _reader: sessionmaker[Session] = field(init=False, repr=False)
     # SQLite has one writer. Threads of this process queue for it on a lock (first come,
@@ -245,6 +266,8 @@ class Database:
         self._sqlite = is_sqlite(self.url)
         if self.raw_engine is None:
             self.raw_engine = self.read_engine
+        if self.raw_write_engine is None:
+            self.raw_write_engine = self.engine
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
@@ -254,7 +277,8 @@ class Database:
             read_engine = make_engine(url, read_only=True, echo=echo)
             return cls(url=url, engine=engine, read_engine=read_engine)
         return cls(url=url, engine=engine, read_engine=engine,
-                   raw_engine=_pg_raw_read_engine(url, echo))
+                   raw_engine=_pg_raw_read_engine(url, echo),
+                   raw_write_engine=_pg_raw_write_engine(url, echo))
 
     @property
     def sqlite(self) -> bool:
@@ -350,16 +374,21 @@ class Database:
         machinery around them. Takes the same write lock as `transaction()` on SQLite.
         """
         lock = self._write_lock if self._sqlite else _NO_LOCK
+        assert self.raw_write_engine is not None
         with lock:
-            conn = self.engine.raw_connection()
+            conn = self.raw_write_engine.raw_connection()
             try:
                 cur = RawCursor(conn.cursor(), self._sqlite)
                 if self._sqlite:
                     cur.cur.execute("BEGIN IMMEDIATE")
                 try:
                     yield cur
-                except BaseException:
-                    _rollback(conn, cur.cur, self._sqlite)
+                except BaseException as exc:
+                    if _broken(conn.dbapi_connection):
+                        conn.invalidate()  # dropped from the pool: the next try reconnects
+                        exc.omni_stale_connection = True  # type: ignore[attr-defined]
+                    else:
+                        _rollback(conn, cur.cur, self._sqlite)
                     raise
                 if self._sqlite:
                     cur.cur.execute("COMMIT")
@@ -374,6 +403,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
-        if self.raw_engine is not None and self.raw_engine not in (self.engine,
-                                                                   self.read_engine):
-            self.raw_engine.dispose()
+        for extra in (self.raw_engine, self.raw_write_engine):
+            if extra is not None and extra not in (self.engine, self.read_engine):
+                extra.dispose()

@@ -1,14 +1,13 @@
-"""Group commit: one writer thread commits the waiting write jobs together (SQLite).
+"""Group commit: one writer thread writes the waiting jobs together, in one transaction.
 
-SQLite has one writer. Instead of every request thread taking the write lock, beginning,
-committing and handing the lock on (each commit writes its pages to the WAL), request
-threads hand their job to one writer thread and wait. The writer takes every job that is
-waiting, runs each inside its own SAVEPOINT of one transaction and commits once: a job
-that raises rolls back to its savepoint only, and its caller gets the exception. Nobody
-waits for a batch to fill: an idle writer takes a lone job at once, so a quiet service
-commits each order as before and a busy one commits several per transaction.
+Instead of every request taking the write lock (SQLite) or a connection and an fsync
+(PostgreSQL) of its own, request threads hand their decided work to one writer thread per
+process and wait. The writer takes every job that is waiting and writes them with one
+batch function (a dozen multi-row statements for a batch of orders, `data.order_writer`),
+then commits once. Nobody waits for a batch to fill: an idle writer takes a lone job at
+once, so a quiet service commits each order as before and a busy one several per commit.
 
-A job's effects are durable only once its caller's call returns (after the COMMIT).
+A job's effects are durable only once its future settles (after the COMMIT).
 """
 
 from __future__ import annotations
@@ -18,41 +17,50 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from data.db import Database, RawCursor
 
 T = TypeVar("T")
+J = TypeVar("J")
 log = logging.getLogger("omni.data")
 
 Job = Callable[[RawCursor], Any]
 _STOP = object()
 
 
-class GroupCommitter:
-    """Runs write jobs on one thread, as many per transaction as are waiting (max_batch)."""
+class BatchCommitter(Generic[J]):
+    """One writer thread that writes every waiting job with one batch function, in one
+    transaction: `write(cursor, jobs) -> outcomes`, an outcome per job, either its result or
+    the exception refusing that job alone. Nobody waits for a batch to fill: an idle
+    writer takes a lone job at once.
 
-    def __init__(self, db: Database, max_batch: int = 64) -> None:
+    The batch transaction runs again after a deadlock or serialization failure
+    (PostgreSQL), and a job's future is settled only after the COMMIT, so a caller never
+    acts on a write that did not stand. Any other failure of the transaction settles every
+    job of the batch with it.
+    """
+
+    def __init__(self, db: Database, write: Callable[[RawCursor, list[J]], list[Any]],
+                 max_batch: int = 64, name: str = "batch-writer") -> None:
         if max_batch < 1:
             raise ValueError(f"expected max_batch >= 1, got {max_batch}")
         self.db = db
+        self.write = write
         self.max_batch = max_batch
+        self.name = name
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.batches = 0  # transactions committed (for tests and metrics)
         self.jobs_done = 0
 
-    def run(self, job: Callable[[RawCursor], T]) -> T:
-        """Run `job(cursor)` in the next group transaction; its result or its exception."""
+    def submit(self, job: J) -> Future[Any]:
+        """Queue `job` for the next batch; its future settles once the batch committed."""
         if threading.current_thread() is self._thread:
-            raise RuntimeError("a group-commit job cannot wait for another job")
-        return self.submit(job).result()
-
-    def submit(self, job: Callable[[RawCursor], T]) -> Future[T]:
-        """Queue `job(cursor)` for the next group transaction; done once it is committed."""
+            raise RuntimeError("a batch job cannot wait for another batch")
         self._ensure_started()
-        fut: Future[T] = Future()
+        fut: Future[Any] = Future()
         self._jobs.put((job, fut))
         return fut
 
@@ -68,7 +76,7 @@ class GroupCommitter:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="group-commit",
+                    self._thread = threading.Thread(target=self._loop, name=self.name,
                                                     daemon=True)
                     self._thread.start()
 
@@ -89,41 +97,21 @@ class GroupCommitter:
                 batch.append(nxt)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Job, Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+    def _commit(self, batch: list[tuple[J, Future[Any]]]) -> None:
+        jobs = [j for j, _ in batch]
         try:
-            with self.db.raw_transaction() as cur:
-                for k, (job, _) in enumerate(batch):
-                    cur.execute(f"SAVEPOINT job{k}")
-                    try:
-                        outcomes.append((True, job(cur)))
-                        cur.execute(f"RELEASE job{k}")
-                    except BaseException as exc:  # the job's caller gets it; others go on
-                        cur.execute(f"ROLLBACK TO job{k}")
-                        cur.execute(f"RELEASE job{k}")
-                        outcomes.append((False, exc))
-        except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the batch stands
-            log.exception("group commit of %d jobs failed", len(batch))
+            outcomes = self.db.run_raw(lambda cur: self.write(cur, jobs), what=self.name)
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(batch)} jobs")
+        except BaseException as exc:  # nothing of the batch stands
+            log.exception("%s: batch of %d jobs failed", self.name, len(batch))
             for _, fut in batch:
                 fut.set_exception(exc)
             return
         self.batches += 1
         self.jobs_done += len(batch)
-        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                fut.set_result(value)
+        for (_, fut), out in zip(batch, outcomes, strict=True):
+            if isinstance(out, BaseException):
+                fut.set_exception(out)
             else:
-                fut.set_exception(value)
-
-
-def in_savepoint(cur: RawCursor, job: Callable[[RawCursor], T]) -> T:
-    """Run `job(cur)` inside a savepoint of the current transaction (undone if it raises)."""
-    cur.execute("SAVEPOINT attempt")
-    try:
-        out = job(cur)
-    except BaseException:
-        cur.execute("ROLLBACK TO attempt")
-        cur.execute("RELEASE attempt")
-        raise
-    cur.execute("RELEASE attempt")
-    return out
+                fut.set_result(out)

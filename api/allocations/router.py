@@ -6,12 +6,12 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.allocations import service
 from api.allocations.schemas import AllocationIn, AllocationOut
 from api.dependencies import Db
+from api.validation import KEY_HEADER
 from data.errors import InsufficientStock
 
 router = APIRouter(tags=["allocations"])
@@ -20,13 +20,12 @@ router = APIRouter(tags=["allocations"])
 @router.post("/allocations", response_model=AllocationOut)
 async def post_allocation(
     body: AllocationIn, request: Request, db: Db,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(**KEY_HEADER)] = None,
 ) -> Response:
     """Decide per line the node and method at least cost, reserve it, and say why."""
     metrics = request.app.state.metrics
     try:
-        out = await run_in_threadpool(service.allocate_order, db, request.app.state.allocation,
-                                      body, idempotency_key)
+        out = await service.allocate_async(request.app.state.allocation, body, idempotency_key)
     except InsufficientStock:  # the stock kept moving under us: refused, nothing written
         metrics.conflicts.inc()
         raise

@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from api.validation import (
+    ID_RULE,
+    KEY_RULE,
+    MAX_LINE_QTY,
+    MAX_ORDER_UNITS,
+    Code,
+    Id,
+    IdempotencyKey,
+    Zip,
+)
+
 MAX_LINES = 200
 
 
@@ -15,8 +26,8 @@ class LineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=40)
-    qty: StrictInt = Field(gt=0, le=10_000)
+    sku: Code
+    qty: StrictInt = Field(gt=0, le=MAX_LINE_QTY, description=f"Units, 1..{MAX_LINE_QTY}.")
 
 
 class ConstraintsIn(BaseModel):
@@ -25,7 +36,7 @@ class ConstraintsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     single_parcel: bool = False
-    max_parcels: int | None = Field(default=None, ge=1)
+    max_parcels: int | None = Field(default=None, ge=1, le=MAX_LINES)
     deliver_by: dt.date | None = Field(default=None, description="Latest delivery/ready date.")
 
 
@@ -34,19 +45,22 @@ class AllocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: str = Field(min_length=1, max_length=120)
+    order_id: Id = Field(description=f"The caller's order id, unique: {ID_RULE} (it must "
+                         "travel in a URL path: GET /v1/orders/{order_id}).")
     method: Literal["ship", "pickup"] = "ship"
-    zip: str | None = Field(default=None, pattern=r"^\d{5}$", description="Ship-to ZIP.")
+    zip: Zip | None = Field(default=None, description="Ship-to ZIP.")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    pickup_store: str | None = Field(default=None, max_length=40)
-    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+    pickup_store: Code | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES, description=(
+        f"1..{MAX_LINES} lines of at most {MAX_LINE_QTY} units, {MAX_ORDER_UNITS} units in all."))
     constraints: ConstraintsIn = Field(default_factory=ConstraintsIn)
     policy: Literal["optimal", "rules", "nearest", "forecast_aware"] = Field(
         default="optimal", description="forecast_aware needs the service's stock prices "
         "(OMNI_FORECAST_PRICES); 409 until the first refresh.")
     dry_run: bool = Field(default=False, description="Quote only: decide without reserving.")
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None, description=f"Like the Idempotency-Key header: {KEY_RULE}.")
 
     @model_validator(mode="after")
     def _where(self) -> AllocationIn:
@@ -56,6 +70,10 @@ class AllocationIn(BaseModel):
             raise ValueError("a ship order needs zip, or lat and lon")
         if (self.lat is None) != (self.lon is None):
             raise ValueError("give both lat and lon, or neither")
+        units = sum(line.qty for line in self.lines)
+        if units > MAX_ORDER_UNITS:
+            raise ValueError(f"the order's lines total {units} units; an order may total at "
+                             f"most {MAX_ORDER_UNITS}")
         return self
 
 

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from fastapi.concurrency import run_in_threadpool
 
 from allocation.costs import CostModel
 from allocation.decision import Decision
-from allocation.ledger import ReserveItem
-from allocation.network import UNLIMITED, Network, Order, OrderLine
-from allocation.service import allocate, decide
+from allocation.network import UNLIMITED, Network, Order, OrderLine, unique_skus
+from allocation.service import decide
 from api.allocations.schemas import AllocationIn
 from data.availability import SkuIds
-from data.db import Database, RawCursor
-from data.errors import DomainError, UnknownReference
-from data.group_commit import GroupCommitter, in_savepoint
-from data.idempotency import lock_key, request_hash
+from data.db import Database
+from data.errors import DomainError, InsufficientStock, UnknownReference
+from data.group_commit import BatchCommitter
+from data.idempotency import request_hash
 from data.models import OrderStatus, utcnow
-from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
+from data.order_writer import (
+    DuplicateOrder,
+    Hold,
+    OrderJob,
+    OrderRecord,
+    Replayed,
+    Written,
+    stored_response,
+    write_orders,
+)
 from data.stock_ledger import SnapshotLedger, node_records
 
 SCOPE = "allocations"
@@ -56,8 +65,10 @@ class AllocationContext:
         self._node_rows: dict[int, int] = {}
         self._recs: list[dict[str, Any]] | None = None
         self.skus = SkuIds(db)
-        # SQLite: one writer thread commits the waiting orders together (data.group_commit).
-        self.committer = GroupCommitter(db) if db.sqlite and group_commit else None
+        # One writer thread per process writes the waiting orders together (one
+        # transaction, a dozen statements per batch: data.order_writer).
+        self.writer: BatchCommitter[OrderJob] | None = (
+            BatchCommitter(db, write_orders, name="order-writer") if group_commit else None)
         self.pricing: Any = None  # api.allocations.pricing.ServicePricing when enabled
 
     def opportunity(self, policy: str) -> Any:
@@ -156,70 +167,129 @@ def _status(decision: Decision, req: AllocationIn) -> tuple[OrderStatus, list[st
     return status, states
 
 
-class _Replayed(Exception):
-    """Another request with the same idempotency key committed first: its answer."""
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What every decision attempt of one request shares: the network of one reload."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__("replayed")
-        self.result = result
+    network: Network
+    capacity: np.ndarray
+    node_ids: np.ndarray
+    node_rows: dict[int, int]
+    order: Order
+    sku_ids: dict[str, int]
+    pickup_id: int | None
+    idempotency: tuple[str, str, str] | None
 
 
-def _commit(ctx: AllocationContext, req: AllocationIn, key: str | None,
-            digest: str | None, cur: RawCursor | None) -> dict[str, Any]:
-    """Decide, then hold the stock and write the order in one transaction.
-
-    With `cur` (SQLite: a job on the writer thread, inside its transaction) the decision
-    reads the stock through that transaction, so it sees the orders committed just before
-    it in the same group. Without (PostgreSQL) it decides on a read snapshot, outside any
-    lock; a hold that lost its race rolls back and the allocation core decides again on
-    fresh stock.
-    """
+def _prepare(ctx: AllocationContext, req: AllocationIn, header_key: str | None) -> _Prepared:
     network, capacity, node_ids, node_rows = ctx.state()
     order = _to_order(req, network)
     sku_ids = ctx.skus.get([x.sku for x in req.lines])
     pickup_id = (int(node_ids[network.index[req.pickup_store]]) if req.pickup_store else None)
-    snapshot = SnapshotLedger(ctx.db, network.codes, node_ids, ctx.skus, capacity, cursor=cur,
-                              node_rows=node_rows)
-    result: dict[str, Any] = {}
+    key = header_key or req.idempotency_key
+    idem = None if key is None else (key, SCOPE, request_hash(
+        req.model_dump(mode="json", exclude={"idempotency_key"})))
+    return _Prepared(network, capacity, node_ids, node_rows, order, sku_ids, pickup_id, idem)
 
-    def commit(decision: Decision, _items: list[ReserveItem]) -> list[int]:
-        status, states = _status(decision, req)
-        rec = OrderRecord(
-            external_id=req.order_id, method=req.method, pickup_node_id=pickup_id,
-            ship_zip=req.zip, ship_lat=order.lat, ship_lon=order.lon, status=status,
-            lines=[(k + 1, sku_ids[x.sku], x.qty, st)
-                   for k, (x, st) in enumerate(zip(req.lines, states, strict=True))],
-            holds=_holds(decision, network, node_ids, sku_ids))
 
-        def decided(res_ids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
-            out = replace(decision, reservations=tuple(res_ids)).to_dict()
-            result.update({"order_id": req.order_id, "status": status.value,
-                           "dry_run": False, "decision": out})
-            return out, result
+def _stored_answer(ctx: AllocationContext, p: _Prepared) -> dict[str, Any] | None:
+    """The answer stored under the request's idempotency key (a repeat), if any."""
+    if p.idempotency is None:
+        return None
+    key, scope, digest = p.idempotency
+    stored = ctx.db.read(lambda c: stored_response(c, key, scope, digest))
+    return None if stored is None else {**stored, "replayed": True}
 
-        def job(c: RawCursor) -> list[int]:
-            if key is not None and digest is not None:
-                lock_key(c, key)  # a concurrent retry waits here, then replays this answer
-                stored = stored_response(c, key, SCOPE, digest)
-                if stored is not None:
-                    raise _Replayed(stored)
-            try:
-                return write_order(c, rec, decided,
-                                   None if key is None else (key, SCOPE, str(digest)))[1]
-            except DuplicateOrder:
-                raise OrderExists(f"order {req.order_id!r} was allocated already; cancel or "
-                                  "use a new id") from None
 
-        if cur is None:
-            return ctx.db.run_raw(job, what="allocation")
-        return in_savepoint(cur, job)  # a refused attempt leaves nothing in the group
+def _decide_job(ctx: AllocationContext, p: _Prepared, req: AllocationIn,
+                attempt: int) -> OrderJob:
+    """Decide on a fresh snapshot (no lock held) and make the order's write job."""
+    snapshot = SnapshotLedger(ctx.db, p.network.codes, p.node_ids, ctx.skus, p.capacity,
+                              node_rows=p.node_rows)
+    skus, _, _ = unique_skus(p.order.lines)
+    atp = snapshot.atp(skus)
+    decision, _ = decide(p.order, p.network, atp, req.policy, cost=ctx.cost,
+                         capacity=snapshot.capacity_left(), zone_matrix=ctx.zones(),
+                         opportunity=ctx.opportunity(req.policy), now=utcnow())
+    decision = replace(decision, attempts=attempt)
+    status, states = _status(decision, req)
+    rec = OrderRecord(
+        external_id=req.order_id, method=req.method, pickup_node_id=p.pickup_id,
+        ship_zip=req.zip, ship_lat=p.order.lat, ship_lon=p.order.lon, status=status,
+        lines=[(k + 1, p.sku_ids[x.sku], x.qty, st)
+               for k, (x, st) in enumerate(zip(req.lines, states, strict=True))],
+        holds=_holds(decision, p.network, p.node_ids, p.sku_ids))
 
-    allocate(order, network, snapshot, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
-             opportunity=ctx.opportunity(req.policy), now=utcnow(), reserve=commit,
-             max_attempts=RACE_ATTEMPTS)
+    def decided(res_ids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+        out = replace(decision, reservations=tuple(res_ids)).to_dict()
+        return out, {"order_id": req.order_id, "status": status.value, "dry_run": False,
+                     "decision": out}
+
+    return OrderJob(rec, decided, p.idempotency)
+
+
+def _answer(ctx: AllocationContext, out: Written | Replayed) -> dict[str, Any]:
+    if isinstance(out, Replayed):
+        return {**out.response, "replayed": True}
     if ctx.pricing is not None:
         ctx.pricing.order_seen()  # a due price refresh starts on its own thread
-    return result
+    return {**out.response, "replayed": False}
+
+
+def _exists(req: AllocationIn) -> OrderExists:
+    return OrderExists(f"order {req.order_id!r} was allocated already; cancel or use a new id")
+
+
+def _write_now(ctx: AllocationContext, job: OrderJob) -> Written | Replayed:
+    """Write one order: through the batch writer, or in a transaction of its own."""
+    if ctx.writer is not None:
+        return ctx.writer.submit(job).result()
+    (out,) = ctx.db.run_raw(lambda cur: write_orders(cur, [job]), what="allocation")
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def _allocate(ctx: AllocationContext, req: AllocationIn,
+              header_key: str | None) -> dict[str, Any]:
+    """Decide on a snapshot, write; decide again only when the order lost its race."""
+    p = _prepare(ctx, req, header_key)
+    stored = _stored_answer(ctx, p)
+    if stored is not None:
+        return stored
+    last: InsufficientStock | None = None
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            return _answer(ctx, _write_now(ctx, _decide_job(ctx, p, req, attempt)))
+        except InsufficientStock as exc:  # another order took the units: decide again
+            last = exc
+        except DuplicateOrder:
+            raise _exists(req) from None
+    assert last is not None
+    raise last
+
+
+async def allocate_async(ctx: AllocationContext, req: AllocationIn,
+                         header_key: str | None = None) -> dict[str, Any]:
+    """`allocate_order` for the event loop: on SQLite the snapshot read and the decision run
+    on the loop and the write is awaited (no thread-pool hop); elsewhere the thread pool."""
+    if req.dry_run or ctx.writer is None or not ctx.db.sqlite:
+        return await run_in_threadpool(allocate_order, ctx.db, ctx, req, header_key)
+    p = _prepare(ctx, req, header_key)
+    stored = _stored_answer(ctx, p)
+    if stored is not None:
+        return stored
+    last: InsufficientStock | None = None
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            out = await asyncio.wrap_future(ctx.writer.submit(_decide_job(ctx, p, req, attempt)))
+            return _answer(ctx, out)
+        except InsufficientStock as exc:
+            last = exc
+        except DuplicateOrder:
+            raise _exists(req) from None
+    assert last is not None
+    raise last
 
 
 def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:
@@ -235,52 +305,14 @@ def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str,
             "decision": decision.to_dict()}
 
 
-def _allocate(ctx: AllocationContext, req: AllocationIn, header_key: str | None,
-              cur: RawCursor | None) -> dict[str, Any]:
-    db = ctx.db
-    key = header_key or req.idempotency_key
-    if key is None:
-        return {**_commit(ctx, req, None, None, cur), "replayed": False}
-    digest = request_hash(req.model_dump(mode="json", exclude={"idempotency_key"}))
-    if cur is not None:
-        stored = stored_response(cur, key, SCOPE, digest)
-    else:
-        with db.raw_read() as c:
-            stored = stored_response(c, key, SCOPE, digest)
-    if stored is not None:
-        return {**stored, "replayed": True}
-    try:
-        return {**_commit(ctx, req, key, digest, cur), "replayed": False}
-    except _Replayed as done:
-        return {**done.result, "replayed": True}
-    except db.integrity_errors:  # the same key committed by another worker a moment ago
-        if cur is not None:
-            raise
-        with db.raw_read() as c:
-            stored = stored_response(c, key, SCOPE, digest)
-        if stored is None:
-            raise
-        return {**stored, "replayed": True}
-
-
-def submit_allocation(ctx: AllocationContext, req: AllocationIn,
-                      header_key: str | None = None) -> Future[dict[str, Any]] | None:
-    """On SQLite, the allocation as a job of the writer thread; None: call allocate_order."""
-    if req.dry_run or ctx.committer is None:
-        return None
-    return ctx.committer.submit(lambda cur: _allocate(ctx, req, header_key, cur))
-
-
 def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
                    header_key: str | None = None) -> dict[str, Any]:
     """Quote (dry run) or source, reserve and record an order; idempotent by key.
 
-    On SQLite the whole allocation (read, decide, write) runs on the writer thread, as one
-    savepoint of the group transaction: one writer, no lost races inside the process.
+    The decision runs on a read snapshot, outside any lock; the batch writer then holds the
+    stock with guarded updates and writes the order with the others waiting (one
+    transaction). An order that lost its race is decided again on fresh stock.
     """
     if req.dry_run:
         return _quote(db, ctx, req)
-    job = submit_allocation(ctx, req, header_key)
-    if job is not None:
-        return job.result()
-    return _allocate(ctx, req, header_key, None)
+    return _allocate(ctx, req, header_key)

@@ -69,6 +69,8 @@ def create_key(session: Session, scopes: list[str], name: str,
 
 def lookup(session: Session, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token, else None (constant-time hash compare)."""
+    if len(token) > 512 or not (token.isascii() and token.isprintable()):
+        return None  # keys are printable ASCII; a NUL would fail the query (a 500, not 401)
     parts = token.split("_", 2)  # the secret itself may contain "_"
     if len(parts) != 3 or parts[0] != PREFIX:
         return None

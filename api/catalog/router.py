@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.catalog import service
 from api.catalog.schemas import NodeOut, Page, SkuOut
 from api.dependencies import DbRead
+from api.validation import TEXT_PATTERN
 from data.models import NodeKind
 
 router = APIRouter(tags=["catalogue"])
@@ -19,7 +20,7 @@ Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip.")]
 
 @router.get("/nodes")
 def nodes(session: DbRead, kind: NodeKind | None = None,
-          state: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+          state: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
           limit: Limit = 100, offset: Offset = 0) -> Page[NodeOut]:
     """List DCs and stores."""
     rows, total = service.list_nodes(session, kind, state, limit, offset)
@@ -28,7 +29,9 @@ def nodes(session: DbRead, kind: NodeKind | None = None,
 
 
 @router.get("/skus")
-def skus(session: DbRead, category: str | None = None, limit: Limit = 100,
+def skus(session: DbRead,
+         category: Annotated[str | None, Query(max_length=60, pattern=TEXT_PATTERN)] = None,
+         limit: Limit = 100,
          offset: Offset = 0) -> Page[SkuOut]:
     """List the catalogue."""
     rows, total = service.list_skus(session, category, limit, offset)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from api.dependencies import DbRead
 from api.forecasts.schemas import ForecastRow, ForecastRunOut, ForecastsOut
+from api.validation import CODE_PARAM
 from data.errors import InvalidQuantity, UnknownReference
 from data.forecast_store import read_forecasts
 from data.models import Node, Sku
@@ -19,10 +20,11 @@ router = APIRouter(tags=["forecasts"])
 @router.get("/forecasts")
 def get_forecasts(
     session: DbRead,
-    node: Annotated[str | None, Query(max_length=40, description="Node code.")] = None,
-    sku: Annotated[str | None, Query(max_length=40, description="SKU code.")] = None,
+    node: Annotated[str | None, Query(**CODE_PARAM, description="Node code.")] = None,
+    sku: Annotated[str | None, Query(**CODE_PARAM, description="SKU code.")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: a larger offset overflows the database integer (a 500) and returns nothing.
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ForecastsOut:
     """Daily demand forecasts (mean and quantiles) of a node, a SKU, or one (node, SKU)."""
     if node is None and sku is None:

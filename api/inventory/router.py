@@ -18,6 +18,7 @@ from api.inventory.schemas import (
     InventoryResult,
     NodeStockOut,
 )
+from api.validation import KEY_HEADER
 from data import availability
 from data.errors import InvalidQuantity
 
@@ -27,7 +28,7 @@ router = APIRouter(tags=["inventory"])
 @router.post("/inventory/events", dependencies=[Depends(require("inventory:write"))])
 async def post_events(
     body: InventoryBatchIn, db: Db, settings: AppSettings,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(**KEY_HEADER)] = None,
 ) -> InventoryResult:
     """Apply one event, a list, or {"events": [...]} (all or nothing; idempotent per event_id)."""
     return await run_in_threadpool(service.apply_events, db, body.events,
@@ -40,9 +41,11 @@ def get_availability(
     request: Request,
     db: Db,
     settings: AppSettings,
+    # Codes are not pattern-checked here: an unknown code is a 422 naming it, the same
+    # answer as api.hot_paths' (a NUL is refused before, by the body-limit middleware).
     sku: Annotated[list[str], Query(min_length=1, description="SKU codes (repeat the parameter).")],
     node: Annotated[str | None, Query(description="Only this node.")] = None,
-    zip: Annotated[str | None, Query(pattern=r"^\d{5}$", description="Customer ZIP.")] = None,
+    zip: Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="Customer ZIP.")] = None,
     radius_miles: Annotated[float | None, Query(gt=0, le=500)] = None,
     nodes: Annotated[bool | None, Query(description="Include per-node rows (default: when "
                                         "node or zip is given).")] = None,

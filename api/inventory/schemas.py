@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-Code = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
+from api.validation import ID_RULE, MAX_QTY, Code, Id, Text
 
 
 class InventoryEventIn(BaseModel):
@@ -15,16 +15,18 @@ class InventoryEventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: str = Field(min_length=1, max_length=120,
-                          description="Caller's unique id: replays of it change nothing.")
+    event_id: Id = Field(description=f"Caller's unique id ({ID_RULE}): replays of it change "
+                         "nothing.")
     kind: Literal["receipt", "sale", "adjustment"]
-    node: str = Code
-    sku: str = Code
-    qty: StrictInt = Field(description="Units; > 0 for receipt and sale, nonzero for adjustment.")
+    node: Code
+    sku: Code
+    qty: StrictInt = Field(ge=-MAX_QTY, le=MAX_QTY, description=(
+        f"Units; 1..{MAX_QTY} for receipt and sale, nonzero -{MAX_QTY}..{MAX_QTY} for "
+        "adjustment."))
     occurred_at: dt.datetime | None = Field(
         default=None, description="When it happened (ISO 8601); now when omitted.")
-    reference: str | None = Field(default=None, max_length=120,
-                                  description="POS ticket, PO number, count id.")
+    reference: Text | None = Field(default=None, description="POS ticket, PO number, count id "
+                                   "(up to 120 characters, no control characters).")
 
     @model_validator(mode="after")
     def _qty_sign(self) -> InventoryEventIn:

@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.validation import Code, text
 from data.lifecycle import RejectReason
+
+Carrier = text(60, min_length=1)
+Tracking = text(120, min_length=1)
+Note = text(500)
 
 
 class TransitionIn(BaseModel):
@@ -16,11 +21,11 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: RejectReason | None = Field(default=None, description="Why a node rejects.")
-    node: str | None = Field(default=None, max_length=40,
-                             description="Rejecting node when a line is split over several.")
-    carrier: str | None = Field(default=None, min_length=1, max_length=60)
-    tracking: str | None = Field(default=None, min_length=1, max_length=120)
-    note: str | None = Field(default=None, max_length=500)
+    node: Code | None = Field(default=None,
+                              description="Rejecting node when a line is split over several.")
+    carrier: Carrier | None = None
+    tracking: Tracking | None = None
+    note: Note | None = None
 
 
 class AllocationRow(BaseModel):

@@ -7,16 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.validation import MAX_SEED, text
+
+Toml = text(20_000)
+
 
 class SimulationIn(BaseModel):
     """Start a what-if: a committed scenario by name, or a scenario's TOML text."""
 
     model_config = ConfigDict(extra="forbid")
 
-    scenario: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$",
+    scenario: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,120}$",
                                  description="Name of a scenario in simulations/scenarios.")
-    toml: str | None = Field(default=None, max_length=20_000, description="Scenario TOML.")
-    seed: int = Field(default=1, ge=0)
+    toml: Toml | None = Field(default=None, description="Scenario TOML.")
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _one(self) -> SimulationIn:

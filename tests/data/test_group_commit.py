@@ -1,14 +1,15 @@
-"""Group commit: every job's result or error reaches its caller; a failed job leaves no trace."""
+"""Batch commit: every job's outcome reaches its caller; a refused job leaves no trace."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from data.db import Database, RawCursor
-from data.group_commit import GroupCommitter
+from data.group_commit import BatchCommitter
 from data.models import Node
 from tests.factories import seed_tiny
 
@@ -18,29 +19,29 @@ def _count(db: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(Node)) or 0)
 
 
-def _add_node(code: str, fail: bool = False):  # type: ignore[no-untyped-def]
-    def job(cur: RawCursor) -> str:
+def _add_nodes(cur: RawCursor, codes: list[str]) -> list[Any]:
+    """Insert the codes that do not end in '!' (one statement); refuse the others."""
+    good = [c for c in codes if not c.endswith("!")]
+    for c in good:
         cur.execute("INSERT INTO nodes (code, name, kind, address, city, state, zip, lat, lon, "
                     "ship_from_store, click_and_collect, pick_cost_per_unit, active) "
                     "VALUES (?, ?, 'store', '', '', 'TX', '75201', 32.0, -96.0, ?, ?, 1.0, ?)",
-                    [code, code, False, False, True])
-        if fail:
-            raise ValueError(f"{code} refused")
-        return code
-    return job
+                    [c, c, False, False, True])
+    return [ValueError(f"{c} refused") if c.endswith("!") else c for c in codes]
 
 
-def test_jobs_commit_together_and_a_failure_rolls_back_only_itself(sqlite_db: Database) -> None:
-    db = sqlite_db
+def test_jobs_commit_together_and_a_refused_job_gets_its_own_error(database: Database) -> None:
+    db = database
     seed_tiny(db)
-    gc = GroupCommitter(db)
+    bc: BatchCommitter[str] = BatchCommitter(db, _add_nodes)
     start = threading.Barrier(24)
     results: dict[int, object] = {}
 
     def worker(i: int) -> None:
         start.wait()
+        code = f"ST-G{i:03d}" + ("!" if i % 5 == 0 else "")
         try:
-            results[i] = gc.run(_add_node(f"ST-G{i:03d}", fail=i % 5 == 0))
+            results[i] = bc.submit(code).result()
         except ValueError as exc:
             results[i] = exc
 
@@ -49,30 +50,46 @@ def test_jobs_commit_together_and_a_failure_rolls_back_only_itself(sqlite_db: Da
         t.start()
     for t in threads:
         t.join()
-    gc.stop()
+    bc.stop()
     failed = [i for i in range(24) if i % 5 == 0]
     assert all(isinstance(results[i], ValueError) for i in failed)
     assert all(results[i] == f"ST-G{i:03d}" for i in range(24) if i not in failed)
     assert _count(db) == 3 + 24 - len(failed)  # the tiny network's 3 nodes + the good jobs
-    assert gc.jobs_done == 24 and 1 <= gc.batches <= 24
-    with db.read_session() as s:
-        codes = set(s.scalars(select(Node.code)))
-    assert not any(f"ST-G{i:03d}" in codes for i in failed)
+    assert bc.jobs_done == 24 and 1 <= bc.batches <= 24
 
 
-def test_a_constraint_error_fails_its_job_alone(sqlite_db: Database) -> None:
-    db = sqlite_db
+def test_a_failed_batch_transaction_fails_every_job_and_writes_nothing(
+        database: Database) -> None:
+    db = database
     seed_tiny(db)
-    gc = GroupCommitter(db, max_batch=1)
-    # A duplicate code breaks the unique index inside the job: that job fails alone.
-    assert gc.run(_add_node("ST-X")) == "ST-X"
+    bc: BatchCommitter[str] = BatchCommitter(db, _add_nodes, max_batch=8)
+    assert bc.submit("ST-X").result() == "ST-X"
+    # A duplicate code breaks the unique index: the batch's transaction rolls back.
     with pytest.raises(db.integrity_errors):
-        gc.run(_add_node("ST-X"))
-    assert gc.run(_add_node("ST-Y")) == "ST-Y"
-    gc.stop()
+        bc.submit("ST-X").result()
+    assert bc.submit("ST-Y").result() == "ST-Y"
+    bc.stop()
     assert _count(db) == 5
+
+
+def test_a_deadlocked_batch_runs_again(sqlite_db: Database) -> None:
+    calls: list[int] = []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def write(cur: RawCursor, jobs: list[int]) -> list[Any]:
+        calls.append(len(jobs))
+        if len(calls) == 1:
+            raise Deadlock("deadlock detected")
+        return [j * 2 for j in jobs]
+
+    bc: BatchCommitter[int] = BatchCommitter(sqlite_db, write)
+    assert bc.submit(21).result() == 42
+    bc.stop()
+    assert calls == [1, 1]
 
 
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="max_batch >= 1"):
-        GroupCommitter(None, max_batch=0)  # type: ignore[arg-type]
+        BatchCommitter(None, _add_nodes, max_batch=0)  # type: ignore[arg-type]

@@ -136,3 +136,20 @@ def test_shipping_reserved_units_lost_to_a_count_fails_cleanly(db: Database) -> 
     assert (p.on_hand, p.reserved) == (2, 4)
     with db.session() as s:
         assert s.get(Reservation, rid).status == ReservationStatus.open
+
+
+def test_a_position_never_holds_more_than_its_column(db: Database,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real limit is 2**31 - 1 (PostgreSQL's integer); a small one shows the rule.
+    monkeypatch.setattr(ledger, "MAX_ON_HAND", 15)
+    with db.transaction() as s:
+        key = ledger.resolve(s, [PAIR])[PAIR]
+        ledger.receive(s, key, 5)  # 10 + 5 = 15: at the limit
+    for step in (lambda s, k: ledger.receive(s, k, 1), lambda s, k: ledger.adjust(s, k, 1),
+                 lambda s, k: ledger.apply_feed(s, [ledger.FeedEvent(
+                     k, ledger.EventKind.receipt, 1, ledger.utcnow(), "too-much")])):
+        with pytest.raises(InvalidQuantity, match="limit of 15"), db.transaction() as s:
+            step(s, ledger.resolve(s, [PAIR])[PAIR])
+    assert pos(db).on_hand == 15 and event_sum(db) == (15, 0)
+    with pytest.raises(InvalidQuantity, match="<= 1000000"), db.transaction() as s:
+        ledger.receive(s, ledger.resolve(s, [PAIR])[PAIR], 1_000_001)

@@ -19,7 +19,17 @@ from data.models import (
     StockPosition,
     utcnow,
 )
-from data.order_writer import DuplicateOrder, Hold, OrderRecord, stored_response, write_order
+from data.order_writer import (
+    DuplicateOrder,
+    Hold,
+    OrderJob,
+    OrderRecord,
+    Replayed,
+    Written,
+    stored_response,
+    write_order,
+    write_orders,
+)
 from tests.data.test_ledger_properties import check_invariants
 from tests.factories import seed_tiny
 
@@ -117,3 +127,34 @@ def test_lost_race_and_duplicate_write_nothing(stocked) -> None:  # type: ignore
         write_order(cur, _record(db, "web-3"), lambda ids: ({}, {}))
     assert _counts(db) == after and _stock(db) == stock
     check_invariants(db)
+
+
+def test_a_batch_admits_orders_in_arrival_order_while_the_stock_lasts(stocked) -> None:  # type: ignore[no-untyped-def]
+    db = stocked
+    before = _stock(db)
+
+    def job(oid: str, key: str | None = None) -> OrderJob:
+        return OrderJob(_record(db, oid), lambda ids, oid=oid: ({"r": ids}, {"order_id": oid}),
+                        None if key is None else (key, "allocations", "h" * 64))
+
+    # SKU-B at DC-DAL has 5 units and each order holds 2: the third order lost its race.
+    jobs = [job("web-1", "k1"), job("web-2"), job("web-3"), job("web-1"), job("web-1", "k1")]
+    with db.raw_transaction() as cur:
+        out = write_orders(cur, jobs)
+    assert isinstance(out[0], Written) and isinstance(out[1], Written)
+    assert isinstance(out[2], InsufficientStock) and out[2].sku == "SKU-B"
+    assert out[2].available == 1
+    assert isinstance(out[3], DuplicateOrder)
+    assert isinstance(out[4], Replayed) and out[4].response == {"order_id": "web-1"}
+    with db.read_session() as s:
+        assert sorted(s.scalars(select(Order.external_id))) == ["web-1", "web-2"]
+    after = _stock(db)
+    assert sum(after.values()) - sum(before.values()) == 2 * (2 + 1 + 2)
+    check_invariants(db)
+    # The stored answer replays in a later batch; a new body under the key is refused.
+    with db.raw_transaction() as cur:
+        again = write_orders(cur, [job("web-9", "k1"), OrderJob(
+            _record(db, "web-8"), lambda ids: ({}, {}), ("k1", "allocations", "x" * 64))])
+    assert isinstance(again[0], Replayed) and again[0].response == {"order_id": "web-1"}
+    assert isinstance(again[1], IdempotencyConflict)
+    assert _stock(db) == after
