@@ -151,14 +151,20 @@ class SnapshotLedger:
         """ATP (>= 0) of the SKUs at every node, shape (len(node_codes), len(skus))."""
         ids = self._skus.get(skus)
         col = {ids[s]: j for j, s in enumerate(skus)}
+        sql = ("SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
+               f"WHERE sku_id IN ({', '.join('?' * len(col))})")
         with self._reader() as cur:
-            rows = cur.execute(
-                "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
-                f"WHERE sku_id IN ({', '.join('?' * len(col))})", list(col)).fetchall()
-            # The pick load of the same moment, for capacity_left() (one connection).
-            self._load = (None if self._capacity is None else cur.execute(
-                "SELECT node_id, units FROM node_pick_days WHERE day = ?",
-                [cur.day(utcnow().date())]).fetchall())
+            if self._capacity is None:
+                rows = cur.execute(sql, list(col)).fetchall()
+                self._load = None
+            else:
+                # The pick load of the same moment, for capacity_left(), in the same
+                # statement (one round trip): its rows carry no SKU.
+                both = cur.execute(f"{sql} UNION ALL SELECT node_id, NULL, units FROM "
+                                   "node_pick_days WHERE day = ?",
+                                   [*col, cur.day(utcnow().date())]).fetchall()
+                rows = [r for r in both if r[1] is not None]
+                self._load = [(n, u) for n, k, u in both if k is None]
         out = np.zeros((len(self.node_codes), len(skus)), dtype=np.int64)
         row = self._row
         for node_id, sku_id, atp in rows:
