@@ -14,7 +14,7 @@ import numpy as np
 
 from allocation.costs import CostModel, DistanceRates, zone_from_miles, zones_for
 from allocation.network import Network, Order, unique_skus
-from data.geo import haversine_miles_pre
+from allocation.geo import haversine_miles_pre
 from optimizer.problem import ProblemData
 
 __all__ = ["Candidates", "build_candidates", "eligible_mask"]

@@ -9,6 +9,7 @@ zone chart). Both give, per candidate node, a fixed parcel cost and a cost per u
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,3 +162,31 @@ def promise_dates(
     uniq, inv = np.unique(total, return_inverse=True)
     dates = [day0 + dt.timedelta(days=int(d)) for d in uniq]
     return [dates[i] for i in inv.tolist()]
+
+@dataclass(frozen=True, eq=False)
+class OpportunityCosts:
+    """Price per unit of taking stock from (node, SKU); zero for SKUs it does not list."""
+
+    sku_codes: tuple[str, ...]
+    values: np.ndarray  # (nodes, len(sku_codes)), indexed like the network
+
+    def __post_init__(self) -> None:
+        vals = np.array(self.values, dtype=np.float64, copy=True)
+        if vals.ndim != 2 or vals.shape[1] != len(self.sku_codes):
+            raise ValueError("expected values of shape (nodes, len(sku_codes))")
+        if not np.isfinite(vals).all() or (vals < 0).any():
+            raise ValueError("expected opportunity costs >= 0")
+        vals.setflags(write=False)
+        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "sku_codes", tuple(self.sku_codes))
+        object.__setattr__(self, "_col", {s: j for j, s in enumerate(self.sku_codes)})
+
+    def for_skus(self, skus: Sequence[str]) -> np.ndarray:
+        """(nodes, len(skus)) array, zero columns for unknown SKUs."""
+        col: dict[str, int] = self._col  # type: ignore[attr-defined]
+        out = np.zeros((self.values.shape[0], len(skus)))
+        for k, s in enumerate(skus):
+            j = col.get(s)
+            if j is not None:
+                out[:, k] = self.values[:, j]
+        return out

@@ -14,6 +14,7 @@ per-order optimum adds that price to the unit cost (Acimovic & Graves 2015, re-s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from allocation.candidates import Candidates, build_candidates
-from allocation.costs import CostModel
+from allocation.costs import CostModel, OpportunityCosts
 from allocation.network import Network, Order, OrderLine
-from allocation.service import OpportunityCosts
 from optimizer.dlp import DLPType
 from optimizer.pattern import PatternLP, WalkInDemand
 from optimizer.problem import Plan, SolveParams
 from optimizer.solve import solve
+
+log = logging.getLogger("omni.pricing")
 
 __all__ = ["ForecastAwarePolicy", "ForecastParams", "ForecastPricer", "PriceBook",
            "PriceRefresher", "order_types"]
@@ -181,16 +183,21 @@ class PriceRefresher:
 
     def __init__(self, book: PriceBook, compute: Callable[[], OpportunityCosts],
                  params: ForecastParams | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.book = book
         self.compute = compute
         self.params = params or ForecastParams()
         self.clock = clock
+        # Told of every failed refresh (the service counts them in /metrics); does nothing
+        # by default.
+        self.on_error = on_error or (lambda exc: None)
         self._orders = 0
         self._last = clock()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.errors: list[BaseException] = []
+        self.failures = 0
+        self.last_error: BaseException | None = None
 
     def due(self) -> bool:
         """True when N orders or T seconds have passed since the last refresh started."""
@@ -237,8 +244,12 @@ class PriceRefresher:
     def _run(self) -> None:
         try:
             self.book.swap(self.compute())
-        except Exception as exc:  # keep serving the old prices; the caller can inspect errors
-            self.errors.append(exc)
+        except Exception as exc:  # keep serving the old prices, and say so
+            self.failures += 1
+            self.last_error = exc
+            log.exception("stock price refresh failed (%d so far); serving the prices of "
+                          "version %d", self.failures, self.book.version)
+            self.on_error(exc)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for a running background refresh (tests, shutdown)."""

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from data.errors import InsufficientStock, InvalidQuantity, UnknownReference
+from allocation.errors import InsufficientStock, InvalidQuantity, UnknownReference
 
-__all__ = ["InsufficientStock", "Ledger", "MemoryLedger", "ReserveItem"]
+__all__ = ["Excluding", "InsufficientStock", "Ledger", "MemoryLedger", "ReserveItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,40 @@ class Ledger(Protocol):
     def release(self, reservation_ids: Sequence[int]) -> None:
         """Give reserved units back to ATP."""
         ...
+
+
+class Excluding:
+    """A view of any ledger in which some nodes offer nothing (they rejected the order
+    being re-routed): their ATP and pick capacity read as zero; reserving and releasing go
+    through to the ledger."""
+
+    def __init__(self, ledger: Ledger, rows: Sequence[int]) -> None:
+        self.ledger = ledger
+        self.rows = list(rows)
+        self.node_codes = ledger.node_codes
+
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """The ledger's ATP with the excluded nodes at zero."""
+        out = self.ledger.atp(skus)
+        out[self.rows] = 0
+        return out
+
+    def capacity_left(self) -> np.ndarray | None:
+        """The ledger's pick capacity left (if it keeps one) with the excluded nodes at zero."""
+        left = getattr(self.ledger, "capacity_left", None)
+        out = left() if callable(left) else None
+        if out is not None:
+            out = np.array(out, dtype=np.int64, copy=True)
+            out[self.rows] = 0
+        return out
+
+    def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
+        """Reserve through the ledger."""
+        return self.ledger.reserve(items, reference=reference)
+
+    def release(self, reservation_ids: Sequence[int]) -> None:
+        """Release through the ledger."""
+        self.ledger.release(reservation_ids)
 
 
 class MemoryLedger:

@@ -120,7 +120,7 @@ class OptimalPolicy:
 
 
 def _forecast_aware() -> Policy:
-    # Imported late: forecast_aware builds on the service layer, which imports this module.
+    # Imported late: ForecastAwarePolicy builds on OptimalPolicy, defined in this module.
     from allocation.forecast_aware import ForecastAwarePolicy
 
     return ForecastAwarePolicy()

@@ -25,9 +25,9 @@ import numpy as np
 from allocation.candidates import build_candidates
 from allocation.costs import CostModel
 from allocation.decision import build_decision
+from allocation.errors import InsufficientStock
 from allocation.ledger import MemoryLedger, ReserveItem
 from allocation.network import UNLIMITED, Network, Order, unique_skus
-from data.errors import InsufficientStock
 from optimizer.problem import Plan, plan_cost
 from optimizer.reoptimize import ReoptParams, improve
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
 from allocation.candidates import Candidates, build_candidates
-from allocation.costs import CostModel
+from allocation.costs import CostModel, OpportunityCosts
 from allocation.decision import Decision, build_decision
+from allocation.errors import InsufficientStock
 from allocation.ledger import Ledger, ReserveItem
 from allocation.network import Network, Order, unique_skus
 from allocation.policies import Policy, get_policy
-from data.errors import InsufficientStock
 
 __all__ = ["OpportunityCosts", "allocate", "decide", "reserve_items"]
 
@@ -23,33 +23,6 @@ DEFAULT_ATTEMPTS = 3
 _DEFAULT_COST = CostModel()  # frozen: one shared instance keeps its per-network constants warm
 
 
-@dataclass(frozen=True, eq=False)
-class OpportunityCosts:
-    """Price per unit of taking stock from (node, SKU); zero for SKUs it does not list."""
-
-    sku_codes: tuple[str, ...]
-    values: np.ndarray  # (nodes, len(sku_codes)), indexed like the network
-
-    def __post_init__(self) -> None:
-        vals = np.array(self.values, dtype=np.float64, copy=True)
-        if vals.ndim != 2 or vals.shape[1] != len(self.sku_codes):
-            raise ValueError("expected values of shape (nodes, len(sku_codes))")
-        if not np.isfinite(vals).all() or (vals < 0).any():
-            raise ValueError("expected opportunity costs >= 0")
-        vals.setflags(write=False)
-        object.__setattr__(self, "values", vals)
-        object.__setattr__(self, "sku_codes", tuple(self.sku_codes))
-        object.__setattr__(self, "_col", {s: j for j, s in enumerate(self.sku_codes)})
-
-    def for_skus(self, skus: Sequence[str]) -> np.ndarray:
-        """(nodes, len(skus)) array, zero columns for unknown SKUs."""
-        col: dict[str, int] = self._col  # type: ignore[attr-defined]
-        out = np.zeros((self.values.shape[0], len(skus)))
-        for k, s in enumerate(skus):
-            j = col.get(s)
-            if j is not None:
-                out[:, k] = self.values[:, j]
-        return out
 
 
 def decide(
@@ -110,14 +83,9 @@ def allocate(
     now: dt.datetime | None = None,
     max_attempts: int = DEFAULT_ATTEMPTS,
     explain: bool = True,
-    reserve: Callable[[Decision, list[ReserveItem]], Sequence[int]] | None = None,
 ) -> Decision:
     """Read ATP, decide, reserve every line at once; re-decide on a lost race (never oversell).
 
-    `reserve(decision, items)` replaces `ledger.reserve` when the caller commits more than
-    the reservations in the same transaction (the service writes the order with them); it
-    must write nothing and raise InsufficientStock when any item cannot be had. It is
-    called even for a decision that reserves nothing, so the order is still recorded.
     Raises InsufficientStock when the stock keeps moving under us for `max_attempts` tries.
     """
     if list(ledger.node_codes) != list(network.codes):
@@ -132,12 +100,11 @@ def allocate(
                              zone_matrix=zone_matrix, sku_weights=sku_weights,
                              opportunity=opportunity, now=now, explain=explain)
         items = reserve_items(decision)
-        if not items and reserve is None:
+        if not items:
             return replace(decision, attempts=attempt)
         decision = replace(decision, attempts=attempt)
         try:
-            ids = (ledger.reserve(items, reference=order.id) if reserve is None
-                   else reserve(decision, items))
+            ids = ledger.reserve(items, reference=order.id)
         except InsufficientStock as exc:  # someone took the stock between read and write
             last = exc
             continue

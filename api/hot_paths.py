@@ -20,21 +20,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import numpy as np
 import orjson
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from allocation.errors import DomainError, InsufficientStock
 from api.allocations.schemas import AllocationIn
 from api.auth.dependencies import ANY_SCOPE, current_principal_of
 from api.problems import domain_problem, problem
 from api.validation import KEY_RE
-from data import availability
-from data.db import RawCursor
-from data.errors import DomainError, InsufficientStock
-from data.geo import haversine_miles
 from data.reference import zip_location
+from fulfilment.availability import stock_view
 
 log = logging.getLogger("omni.api")
 Scope = dict[str, Any]
@@ -127,57 +124,16 @@ class HotPaths:
         except DomainError as exc:
             await self._problem(scope, send, exc)
             return True
-        if body is None:
-            return False
         scope["omni.route"] = "/v1/availability"
         await _send_json(send, 200, body)
         return True
 
     def _read(self, codes: list[str], node: str | None, near: tuple[float, float] | None,
-              radius: float | None) -> bytes | None:
-        """The availability answer, or None when FastAPI should answer (an unknown node)."""
-        db = self.fa.state.db
-        # Both statements on one pooled connection (PostgreSQL: one checkout, two trips).
-        return db.read(lambda cur: self._answer(cur, codes, node, near, radius))
-
-    def _answer(self, cur: RawCursor, codes: list[str], node: str | None,
-                near: tuple[float, float] | None, radius: float | None) -> bytes | None:
-        db, skus = self.fa.state.db, self.fa.state.skus
-        network = availability.network_atp_fast(db, skus, codes, cur)
-        rows: list[dict[str, Any]] = []
-        if node is not None or near is not None:
-            ctx = self.fa.state.allocation
-            net, _, node_ids, at = ctx.state()
-            node_id = None
-            if node is not None:
-                i = net.index.get(node)
-                if i is None:
-                    return None  # unknown or inactive: FastAPI's answer
-                node_id = int(node_ids[i])
-            ids = skus.get(codes)
-            code_of = {v: k for k, v in ids.items()}
-            found = [(at[n], s, oh, r, ss) for n, s, oh, r, ss in
-                     availability.positions_fast(db, list(ids.values()), node_id, cur)
-                     if n in at]
-            dist = None
-            if near is not None and found:
-                k = np.fromiter((f[0] for f in found), np.int64, len(found))
-                dist = haversine_miles(near[0], near[1], net.lat[k], net.lon[k])
-            for j, (i, s, on_hand, reserved, safety) in enumerate(found):
-                d = None if dist is None else float(dist[j])
-                if d is not None and radius is not None and d > radius:
-                    continue
-                store = bool(net.is_store[i])
-                rows.append({
-                    "node": net.codes[i], "kind": "store" if store else "dc",
-                    "sku": code_of[s], "on_hand": on_hand, "reserved": reserved,
-                    "safety_stock": safety, "atp": max(on_hand - reserved - safety, 0),
-                    "shelf": max(on_hand - reserved, 0) if store else 0,
-                    "ships": (not store) or bool(net.ship_from_store[i]),
-                    "pickup": store and bool(net.click_and_collect[i]), "distance_miles": d})
-            rows.sort(key=(lambda r: (r["distance_miles"], r["node"], r["sku"])) if near
-                      else (lambda r: (r["node"], r["sku"])))
-        return orjson.dumps({"network": network, "nodes": rows})
+              radius: float | None) -> bytes:
+        """The availability answer: the route's own function (fulfilment.availability)."""
+        st = self.fa.state
+        return orjson.dumps(stock_view(st.db, st.skus, st.allocation, codes, node=node,
+                                       near=near, radius_miles=radius))
 
     async def _allocation(self, scope: Scope, receive: Receive,
                           send: Send) -> tuple[bool, Receive]:
@@ -214,7 +170,7 @@ class HotPaths:
             return False, replay  # FastAPI's 422 names every bad field
         scope["omni.route"] = "/v1/allocations"
         metrics = self.fa.state.metrics
-        from api.allocations import service
+        from fulfilment import allocations as service
 
         try:
             # SQLite: decided on the loop, the write awaited (no thread-pool hop).

@@ -15,7 +15,6 @@ from fastapi.responses import Response
 
 from api import problems
 from api.allocations.router import router as allocations_router
-from api.allocations.service import AllocationContext
 from api.auth.dependencies import ANY_SCOPE, require
 from api.catalog.router import router as catalog_router
 from api.dashboard.router import router as dashboard_router
@@ -26,11 +25,12 @@ from api.observability import logs, middleware
 from api.observability.metrics import Metrics
 from api.observability.router import router as metrics_router
 from api.orders.router import router as orders_router
-from api.orders.service import sweep_pickups
 from api.settings import Settings, get_settings
-from api.simulations.jobs import SimulationJobs
 from api.simulations.router import router as simulations_router
 from data.db import Checkpointer, Database
+from fulfilment.allocations import AllocationContext
+from fulfilment.orders import sweep_pickups
+from fulfilment.simulations import SimulationJobs
 
 log = logging.getLogger("omni.api")
 
@@ -50,7 +50,7 @@ async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
 async def _reoptimize_forever(app: FastAPI, settings: Settings) -> None:
     """Re-plan the backlog every `reoptimize_interval_seconds` (a lifespan task)."""
     from allocation.reoptimize import ReoptParams
-    from api.orders.reoptimize import reoptimize_backlog
+    from fulfilment.reoptimize import reoptimize_backlog
 
     params = ReoptParams(threshold=settings.reoptimize_threshold,
                          time_limit=settings.reoptimize_time_limit)
@@ -103,13 +103,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                    if settings.sweep_interval_seconds > 0 else None)
         if settings.forecast_prices:
             from allocation.forecast_aware import ForecastParams
-            from api.allocations.pricing import PricingParams, ServicePricing
+            from fulfilment.pricing import PricingParams, ServicePricing
 
             refresh = ForecastParams(resolve_every=settings.price_refresh_orders,
                                      refresh_seconds=settings.price_refresh_seconds,
                                      max_iterations=50)
-            app.state.allocation.pricing = ServicePricing(app.state.db, app.state.allocation,
-                                                          PricingParams(refresh=refresh))
+            app.state.allocation.pricing = ServicePricing(
+                app.state.db, app.state.allocation, PricingParams(refresh=refresh),
+                on_error=lambda exc: app.state.metrics.price_failures.inc())
             app.state.allocation.pricing.start()
         reoptimizer = (asyncio.create_task(_reoptimize_forever(app, settings))
                        if settings.reoptimize_interval_seconds > 0 else None)

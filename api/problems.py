@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from data.errors import DomainError
+from allocation.errors import DomainError
 
 log = logging.getLogger("omni.api")
 PROBLEM = "application/problem+json"
@@ -54,10 +54,40 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank",
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+# How each domain error reaches a client: (status, title, problem type). The one place
+# that knows: the errors themselves (allocation.errors and the api's own) carry no HTTP.
+PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "NotFound": (404, "Not found", "/problems/not-found"),
+    "UnknownReference": (422, "Unknown node or SKU", "/problems/unknown-reference"),
+    "InvalidQuantity": (422, "Invalid quantity", "/problems/invalid-quantity"),
+    "InsufficientStock": (409, "Insufficient stock", "/problems/insufficient-stock"),
+    "IdempotencyConflict": (422, "Idempotency key reused with a different request",
+                            "/problems/idempotency-conflict"),
+    "InvalidState": (409, "Invalid state", "/problems/invalid-state"),
+    "NotPermitted": (403, "Forbidden", "/problems/forbidden"),
+    "OrderExists": (409, "Order already allocated", "/problems/order-exists"),
+    "PricesUnavailable": (409, "Stock prices not available", "/problems/prices-unavailable"),
+    "BatchTooLarge": (413, "Batch too large", "/problems/too-large"),
+    "Unauthorized": (401, "Unauthorized", "/problems/unauthorized"),
+    "BadScenario": (422, "Invalid scenario", "/problems/invalid-scenario"),
+    "DomainError": (400, "Bad request", "about:blank"),
+}
+
+
+def problem_of(exc: DomainError) -> tuple[int, str, str]:
+    """(status, title, type) of a domain error: its own class's entry or its nearest base's."""
+    for cls in type(exc).__mro__:
+        found = PROBLEMS.get(cls.__name__)
+        if found is not None:
+            return found
+    return PROBLEMS["DomainError"]
+
+
 def domain_problem(exc: DomainError) -> JSONResponse:
     """The problem response of a domain error (its status, title, type and extra members)."""
     extra = {k: v for k, v in exc.extra.items() if v not in (None, [], {})}
-    return problem(exc.status, exc.title, exc.detail, exc.type_, **extra)
+    status, title, type_ = problem_of(exc)
+    return problem(status, title, exc.detail, type_, **extra)
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -83,7 +113,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(req: Request, exc: DomainError) -> Response:
         path = req.url.path
-        if exc.status == 401 and path.startswith("/dashboard") and "/data/" not in path:
+        if problem_of(exc)[0] == 401 and path.startswith("/dashboard") and "/data/" not in path:
             # A person in a browser: show the sign-in page rather than a JSON problem.
             return RedirectResponse("/dashboard/login", status_code=303)
         return domain_problem(exc)

@@ -9,9 +9,9 @@ import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from allocation.errors import UnknownReference
+from allocation.geo import haversine_miles
 from data.db import Database, RawCursor
-from data.errors import UnknownReference
-from data.geo import haversine_miles
 from data.models import Node, NodeKind, Sku, StockPosition
 
 

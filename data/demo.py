@@ -26,9 +26,9 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from allocation.geo import haversine_miles
 from data.demand_shape import day_factors, m5_demand_shape
 from data.demo_catalogue import build_catalogue
-from data.geo import haversine_miles
 from data.reference import (
     load_cities,
     load_walmart_stores,

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import Connection, insert, select
 from tqdm import tqdm
 
+from data import ledger
 from data.db import Database
 from data.models import EventKind, Node, NodeKind, SalesHistory, Sku, StockEvent, StockPosition
 
@@ -131,8 +132,7 @@ def write_network(db: Database, net: DemoNetwork, progress: bool = False) -> Non
             strict=False,
         ))
         with db.engine.begin() as conn:
-            _bulk_insert(conn, StockPosition, POSITION_COLUMNS, positions)
-            _bulk_insert(conn, StockEvent, EVENT_COLUMNS, events)
+            ledger.open_stock(conn, POSITION_COLUMNS, positions, EVENT_COLUMNS, events)
         bar.update(hi - lo)
 
     if len(net.sales):

@@ -11,8 +11,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from data.db import Database
+from data.ledger import write_demand_rates
 from data.models import Forecast, ForecastRun, Node, SalesHistory, Sku, utcnow
-from data.stock_cover import write_demand_rates
 
 INSERT_CHUNK = 20_000
 

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from allocation.errors import IdempotencyConflict
 from data.db import Database, RawCursor
-from data.errors import IdempotencyConflict
 from data.models import IdempotencyKey, utcnow
 
 # 64-bit hash of the key: a collision only makes two unrelated requests wait in turn.

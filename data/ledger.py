@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, select, tuple_, update
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, and_, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from data.errors import InsufficientStock, InvalidQuantity, InvalidState, UnknownReference
+from allocation.errors import InsufficientStock, InvalidQuantity, InvalidState, UnknownReference
+from data.db import RawCursor
 from data.models import (
     EventKind,
     Node,
@@ -478,3 +481,138 @@ def split_reservation(session: Session, reservation_id: int,
             order_line_id=line_id, reference=res.reference, method=res.method,
             created_at=res.created_at).returning(Reservation.id)).scalar_one())
     return ids
+
+
+# ---------------------------------------------------------------- batch holds (raw cursor)
+
+
+def _chunked(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Sequence[Any]]]:
+    per = max(1, 30_000 // max(width, 1))  # under SQLite's 32,766 parameters per statement
+    return [rows[i:i + per] for i in range(0, len(rows), per)]
+
+
+def hold_orders(cur: RawCursor, orders: Sequence[Sequence[tuple[int, int, int, str, str]]],
+                at: Any) -> tuple[list[int], dict[int, InsufficientStock]]:
+    """Reserve the units of every order the stock covers, in the caller's transaction.
+
+    `orders[i]` lists (node id, SKU id, qty, node code, SKU code) holds. The positions they
+    touch are read and locked in (node, SKU) order (the global lock order); the orders are
+    admitted in their order while the ATP lasts, each all or nothing; one guarded UPDATE
+    reserves the units of all admitted orders (the guard re-checks every row under its
+    lock: a stale read can never oversell). Returns (admitted indices, refused index ->
+    InsufficientStock). The caller writes the reserve events (`record_reserve_events`).
+    """
+    need: list[dict[tuple[int, int], int]] = []
+    names: dict[tuple[int, int], tuple[str, str]] = {}
+    for holds in orders:
+        per: dict[tuple[int, int], int] = {}
+        for node_id, sku_id, qty, node, sku in holds:
+            per[node_id, sku_id] = per.get((node_id, sku_id), 0) + qty
+            names[node_id, sku_id] = (node, sku)
+        need.append(per)
+    pairs = sorted({p for per in need for p in per})
+    left: dict[tuple[int, int], int] = {}
+    lock = "" if cur.sqlite else " ORDER BY node_id, sku_id FOR UPDATE"
+    for part in _chunked(pairs, 2):
+        left.update(((n, s), a) for n, s, a in cur.execute(
+            "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
+            f"WHERE (node_id, sku_id) IN (VALUES {', '.join(['(?, ?)'] * len(part))}){lock}",
+            [v for p in part for v in p]).fetchall())
+    admitted: list[int] = []
+    refused: dict[int, InsufficientStock] = {}
+    for i, per in enumerate(need):
+        short = next(((p, q) for p, q in sorted(per.items()) if left.get(p, 0) < q), None)
+        if short is None:
+            for p, q in per.items():
+                left[p] -= q
+            admitted.append(i)
+        else:
+            p, q = short
+            refused[i] = InsufficientStock(*names[p], q, max(left.get(p, 0), 0))
+    total: dict[tuple[int, int], int] = {}
+    for i in admitted:
+        for p, q in need[i].items():
+            total[p] = total.get(p, 0) + q
+    rows = [(n, s, q) for (n, s), q in sorted(total.items())]
+    done = 0
+    cast = "(?, ?, ?)" if cur.sqlite else f"({', '.join(['CAST(? AS INTEGER)'] * 3)})"
+    for part in _chunked(rows, 3):
+        done += cur.execute(
+            "UPDATE stock_positions SET reserved = reserved + v.q, updated_at = ? "
+            "FROM (SELECT column1 AS n, column2 AS s, column3 AS q FROM (VALUES "
+            f"{', '.join([cast] * len(part))}) AS t) AS v "
+            "WHERE stock_positions.node_id = v.n AND stock_positions.sku_id = v.s AND "
+            "stock_positions.on_hand - stock_positions.reserved - "
+            "stock_positions.safety_stock >= v.q",
+            [at, *(x for r in part for x in r)]).rowcount
+    if done != len(rows):  # a row moved under the lock: never expected; refuse all
+        raise RuntimeError(f"stock changed under the batch's locks ({done} of {len(rows)})")
+    return admitted, refused
+
+
+def record_reserve_events(cur: RawCursor, rows: Sequence[tuple[int, int, int, str, int]],
+                          at: Any) -> None:
+    """The reserve events of held units: (node id, SKU id, qty, reference, reservation id)."""
+    for part in _chunked(rows, 9):
+        cur.execute(
+            "INSERT INTO stock_events (occurred_at, recorded_at, node_id, sku_id, kind, "
+            "delta_on_hand, delta_reserved, reference, reservation_id) VALUES "
+            + ", ".join(["(?, ?, ?, ?, 'reserve', 0, ?, ?, ?)"] * len(part)),
+            [v for n, s, q, ref, rid in part for v in (at, at, n, s, q, ref, rid)])
+
+
+# ---------------------------------------------------------------- bulk writes
+
+
+def open_stock(conn: Connection, position_columns: Sequence[str],
+               positions: Sequence[Sequence[Any]], event_columns: Sequence[str],
+               events: Sequence[Sequence[Any]]) -> None:
+    """Opening stock of a new network: positions and their receipt events, one statement
+    each (values already bound for the driver on SQLite; see data.demo_write)."""
+    for table, model, columns, rows in (("stock_positions", SP, position_columns, positions),
+                                        ("stock_events", StockEvent, event_columns, events)):
+        if not rows:
+            continue
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(rows))
+        else:
+            conn.execute(insert(model), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def write_demand_rates(session: Session, node_ids: Sequence[int] | np.ndarray,
+                       sku_ids: Sequence[int] | np.ndarray,
+                       rates: Sequence[float] | np.ndarray) -> int:
+    """Replace every position's daily demand rate: the given ones, NULL for the rest.
+
+    Rates go through a temporary table and one UPDATE ... FROM (SQLite >= 3.33 and
+    PostgreSQL), not one UPDATE per position. Returns the positions updated.
+    """
+    node = np.asarray(node_ids, dtype=np.int64)
+    sku = np.asarray(sku_ids, dtype=np.int64)
+    rate = np.asarray(rates, dtype=np.float64)
+    if not len(node) == len(sku) == len(rate):
+        raise ValueError("expected node_ids, sku_ids and rates of one length")
+    conn = session.connection()
+    conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS tmp_demand_rates "
+                      "(node_id INTEGER NOT NULL, sku_id INTEGER NOT NULL, "
+                      "rate FLOAT NOT NULL, PRIMARY KEY (node_id, sku_id))"))
+    conn.execute(text("DELETE FROM tmp_demand_rates"))
+    ok = np.isfinite(rate)
+    rows = list(zip(node[ok].tolist(), sku[ok].tolist(), rate[ok].tolist(), strict=True))
+    chunk = 50_000
+    for lo in range(0, len(rows), chunk):
+        conn.exec_driver_sql("INSERT INTO tmp_demand_rates (node_id, sku_id, rate) VALUES "
+                             + ("(%s, %s, %s)" if conn.dialect.name != "sqlite"
+                                else "(?, ?, ?)"), rows[lo:lo + chunk])
+    n = conn.execute(text(
+        "UPDATE stock_positions SET demand_rate = t.rate FROM tmp_demand_rates t "
+        "WHERE stock_positions.node_id = t.node_id AND stock_positions.sku_id = t.sku_id"
+    )).rowcount
+    conn.execute(text(
+        "UPDATE stock_positions SET demand_rate = NULL WHERE demand_rate IS NOT NULL AND "
+        "NOT EXISTS (SELECT 1 FROM tmp_demand_rates t WHERE t.node_id = stock_positions.node_id"
+        " AND t.sku_id = stock_positions.sku_id)"))
+    conn.execute(text("DELETE FROM tmp_demand_rates"))
+    return int(n or 0)

@@ -28,8 +28,9 @@ from typing import Any
 
 import orjson
 
+from allocation.errors import IdempotencyConflict
+from data import ledger
 from data.db import RawCursor
-from data.errors import IdempotencyConflict, InsufficientStock
 from data.models import OrderStatus, utcnow
 
 
@@ -215,7 +216,15 @@ def write_orders(cur: RawCursor, jobs: Sequence[OrderJob]) -> list[Outcome]:
             else:
                 order_ids[k] = oid
     live = [k for k in live if k in order_ids]
-    live = _hold_stock(cur, jobs, live, outcomes, order_ids, at)
+    admitted, refused = ledger.hold_orders(
+        cur, [[(h.node_id, h.sku_id, h.qty, h.node, h.sku) for h in jobs[k].rec.holds]
+              for k in live], at)
+    for i, exc in refused.items():
+        outcomes[live[i]] = exc
+    if refused:  # their claimed ids go: nothing of a refused order stays
+        ids = [order_ids[live[i]] for i in refused]
+        cur.execute(f"DELETE FROM orders WHERE id IN ({', '.join('?' * len(ids))})", ids)
+    live = [live[i] for i in admitted]
     if live:
         _write_records(cur, jobs, live, outcomes, order_ids, now, at)
     for k, lead in follows.items():
@@ -225,62 +234,6 @@ def write_orders(cur: RawCursor, jobs: Sequence[OrderJob]) -> list[Outcome]:
     return outcomes  # type: ignore[return-value]
 
 
-def _hold_stock(cur: RawCursor, jobs: list[OrderJob], live: list[int],
-                outcomes: list[Outcome | None], order_ids: dict[int, int], at: Any) -> list[int]:
-    """Admit the orders whose holds the stock covers (arrival order, each all or nothing),
-    reserve their units in one guarded UPDATE; the admitted jobs."""
-    need: dict[int, dict[tuple[int, int], int]] = {}
-    for k in live:
-        per: dict[tuple[int, int], int] = {}
-        for h in jobs[k].rec.holds:
-            per[h.node_id, h.sku_id] = per.get((h.node_id, h.sku_id), 0) + h.qty
-        need[k] = per
-    pairs = sorted({p for k in live for p in need[k]})
-    left: dict[tuple[int, int], int] = {}
-    for part in _chunks(pairs):
-        lock = "" if cur.sqlite else " ORDER BY node_id, sku_id FOR UPDATE"
-        left.update(((n, s), a) for n, s, a in cur.execute(
-            "SELECT node_id, sku_id, on_hand - reserved - safety_stock FROM stock_positions "
-            f"WHERE (node_id, sku_id) IN (VALUES {', '.join(['(?, ?)'] * len(part))}){lock}",
-            [v for p in part for v in p]).fetchall())
-    admitted: list[int] = []
-    lost: list[int] = []
-    for k in live:
-        short = next(((p, q) for p, q in sorted(need[k].items()) if left.get(p, 0) < q), None)
-        if short is None:
-            for p, q in need[k].items():
-                left[p] -= q
-            admitted.append(k)
-            continue
-        (node_id, sku_id), q = short
-        h = next(x for x in jobs[k].rec.holds if (x.node_id, x.sku_id) == (node_id, sku_id))
-        outcomes[k] = InsufficientStock(h.node, h.sku, q, max(left.get((node_id, sku_id), 0), 0))
-        lost.append(k)
-    if lost:  # their claimed ids go: nothing of a refused order stays
-        ids = [order_ids[k] for k in lost]
-        cur.execute(f"DELETE FROM orders WHERE id IN ({', '.join('?' * len(ids))})", ids)
-    total: dict[tuple[int, int], int] = {}
-    for k in admitted:
-        for p, q in need[k].items():
-            total[p] = total.get(p, 0) + q
-    rows = sorted(total.items())
-    if rows:
-        done = 0
-        cast = "" if cur.sqlite else "CAST(? AS INTEGER)"
-        row_sql = "(?, ?, ?)" if cur.sqlite else f"({cast}, {cast}, {cast})"
-        for part in _chunks([(n, s, q) for (n, s), q in rows]):
-            # The guard re-checks every row under its lock: stale ATP can never oversell.
-            done += cur.execute(
-                "UPDATE stock_positions SET reserved = reserved + v.q, updated_at = ? "
-                f"FROM (SELECT column1 AS n, column2 AS s, column3 AS q FROM (VALUES "
-                f"{', '.join([row_sql] * len(part))}) AS t) AS v "
-                "WHERE stock_positions.node_id = v.n AND stock_positions.sku_id = v.s AND "
-                "stock_positions.on_hand - stock_positions.reserved - "
-                "stock_positions.safety_stock >= v.q",
-                [at, *(x for r in part for x in r)]).rowcount
-        if done != len(rows):  # a row moved under the lock: never expected; refuse all
-            raise RuntimeError(f"stock changed under the batch's locks ({done} of {len(rows)})")
-    return admitted
 
 
 def _write_records(cur: RawCursor, jobs: list[OrderJob], live: list[int],
@@ -317,10 +270,9 @@ def _write_tail(cur: RawCursor, jobs: list[OrderJob], live: list[int],
                 order_ids: dict[int, int], line_id: dict[tuple[int, int], int],
                 res_ids: dict[int, list[int]], ext: dict[int, str], now: Any, at: Any,
                 decisions: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> None:
-    _insert(cur, "INSERT INTO stock_events (occurred_at, recorded_at, node_id, sku_id, kind, "
-            "delta_on_hand, delta_reserved, reference, reservation_id)",
-            [(at, at, h.node_id, h.sku_id, "reserve", 0, h.qty, ext[k], rid)
-             for k in live for h, rid in zip(jobs[k].rec.holds, res_ids[k], strict=True)])
+    ledger.record_reserve_events(
+        cur, [(h.node_id, h.sku_id, h.qty, ext[k], rid)
+              for k in live for h, rid in zip(jobs[k].rec.holds, res_ids[k], strict=True)], at)
     per_node: dict[int, int] = {}
     for k in live:
         for h in jobs[k].rec.holds:

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from data.errors import UnknownReference
-from data.geo import haversine_miles
+from allocation.errors import UnknownReference
+from allocation.geo import haversine_miles
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 N_ZIP3 = 1000

@@ -12,12 +12,6 @@ them only together with a new migration (tests/dashboard checks the planner stil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 LOW_COVER_DAYS = 7.0
 # Risk classes in index order: out of stock, low (no ATP or under a week of cover), ok.
 RISK_CODES = {"out": 0, "low": 1, "ok": 2}
@@ -59,38 +53,3 @@ def risk_of(on_hand: int, reserved: int, safety_stock: int, rate: float | None) 
     return "ok"
 
 
-def write_demand_rates(session: Session, node_ids: Sequence[int] | np.ndarray,
-                       sku_ids: Sequence[int] | np.ndarray,
-                       rates: Sequence[float] | np.ndarray) -> int:
-    """Replace every position's daily demand rate: the given ones, NULL for the rest.
-
-    Rates go through a temporary table and one UPDATE ... FROM (SQLite >= 3.33 and
-    PostgreSQL), not one UPDATE per position. Returns the positions updated.
-    """
-    node = np.asarray(node_ids, dtype=np.int64)
-    sku = np.asarray(sku_ids, dtype=np.int64)
-    rate = np.asarray(rates, dtype=np.float64)
-    if not len(node) == len(sku) == len(rate):
-        raise ValueError("expected node_ids, sku_ids and rates of one length")
-    conn = session.connection()
-    conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS tmp_demand_rates "
-                      "(node_id INTEGER NOT NULL, sku_id INTEGER NOT NULL, "
-                      "rate FLOAT NOT NULL, PRIMARY KEY (node_id, sku_id))"))
-    conn.execute(text("DELETE FROM tmp_demand_rates"))
-    ok = np.isfinite(rate)
-    rows = list(zip(node[ok].tolist(), sku[ok].tolist(), rate[ok].tolist(), strict=True))
-    chunk = 50_000
-    for lo in range(0, len(rows), chunk):
-        conn.exec_driver_sql("INSERT INTO tmp_demand_rates (node_id, sku_id, rate) VALUES "
-                             + ("(%s, %s, %s)" if conn.dialect.name != "sqlite"
-                                else "(?, ?, ?)"), rows[lo:lo + chunk])
-    n = conn.execute(text(
-        "UPDATE stock_positions SET demand_rate = t.rate FROM tmp_demand_rates t "
-        "WHERE stock_positions.node_id = t.node_id AND stock_positions.sku_id = t.sku_id"
-    )).rowcount
-    conn.execute(text(
-        "UPDATE stock_positions SET demand_rate = NULL WHERE demand_rate IS NOT NULL AND "
-        "NOT EXISTS (SELECT 1 FROM tmp_demand_rates t WHERE t.node_id = stock_positions.node_id"
-        " AND t.sku_id = stock_positions.sku_id)"))
-    conn.execute(text("DELETE FROM tmp_demand_rates"))
-    return int(n or 0)

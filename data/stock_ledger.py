@@ -128,9 +128,9 @@ class SnapshotLedger:
     """ATP and pick capacity read outside any write transaction, for the service's decision.
 
     Each read is one DB-API statement on the read engine (on SQLite it never waits for the
-    writer). Reserving goes through the caller's commit (`allocate(..., reserve=...)`),
-    which re-checks every hold on the locked row, so a stale read can cost a retry but
-    never an oversell.
+    writer). The service writes its decisions through the batch writer
+    (`data.order_writer`), which re-checks every hold on the locked row, so a stale read
+    can cost a retry but never an oversell.
     """
 
     def __init__(self, db: Database, node_codes: Sequence[str], node_ids: np.ndarray,
@@ -194,8 +194,9 @@ class SnapshotLedger:
         return left
 
     def reserve(self, items: Sequence[_Item], *, reference: str) -> list[int]:
-        """Not here: the service commits holds with the order (allocate's `reserve=`)."""
-        raise NotImplementedError("SnapshotLedger reads only; pass reserve= to allocate()")
+        """Not here: the service writes holds with the order (data.order_writer)."""
+        raise NotImplementedError("SnapshotLedger reads only; orders go through the batch "
+                                  "writer (data.order_writer)")
 
     def release(self, reservation_ids: Sequence[int]) -> None:
         """Not here: releases go through data.ledger in a write transaction."""

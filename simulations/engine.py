@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from allocation.costs import OpportunityCosts
 from allocation.decision import Decision
-from allocation.ledger import MemoryLedger, ReserveItem
+from allocation.ledger import Excluding, MemoryLedger
 from allocation.network import Order, OrderLine
 from allocation.policies import Policy, get_policy
-from allocation.service import OpportunityCosts, allocate, reserve_items
+from allocation.service import allocate, reserve_items
 from simulations.demand import Demand, draw_walk_ins
 from simulations.records import (
     DayRecord,
@@ -65,30 +66,6 @@ class Plugin:
         """Called after the day's shipments, pickups and records."""
 
 
-class _Without:
-    """A view of the ledger in which some nodes have no ATP (they rejected this order)."""
-
-    def __init__(self, ledger: MemoryLedger, rows: Sequence[int]) -> None:
-        self._ledger, self._rows = ledger, list(rows)
-        self.node_codes = ledger.node_codes
-
-    def atp(self, skus: Sequence[str]) -> np.ndarray:
-        """The ledger's ATP with the excluded rows zeroed."""
-        out = self._ledger.atp(skus)
-        out[self._rows] = 0
-        return out
-
-    def capacity_left(self) -> np.ndarray | None:
-        """Pick capacity left, as the ledger says."""
-        return self._ledger.capacity_left()
-
-    def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
-        """Reserve through the ledger."""
-        return self._ledger.reserve(items, reference=reference)
-
-    def release(self, reservation_ids: Sequence[int]) -> None:
-        """Release through the ledger."""
-        self._ledger.release(reservation_ids)
 
 
 class Run:
@@ -298,7 +275,7 @@ class Run:
         unfilled, unfilled_cost, reroutes = 0, 0.0, 0
         current: Order | None = order
         while current is not None:
-            ledger = self.ledger if not excluded else _Without(self.ledger, excluded)
+            ledger = self.ledger if not excluded else Excluding(self.ledger, excluded)
             opp = next((o for p in self.plugins if (o := p.opportunity(self, current))
                         is not None), None)
             dec = allocate(current, w.network, ledger, self.policy, cost=w.cost,

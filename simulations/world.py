@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from allocation.costs import CostModel
+from allocation.geo import haversine_miles
 from allocation.network import UNLIMITED, Network
 from data.demand_shape import day_factors, m5_demand_shape
 from data.demo import DemoNetwork, build_network
-from data.geo import haversine_miles
 from data.reference import load_cities, load_zips, load_zone_matrix
 from simulations.scenario import Scenario, ScenarioError, Selector, WhatIf
 

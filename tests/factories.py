@@ -8,8 +8,8 @@ from sqlalchemy import select
 from data import ledger
 from data.db import Database
 from data.demo import DemoNetwork
+from data.ledger import write_demand_rates
 from data.models import Node, NodeKind, Sku
-from data.stock_cover import write_demand_rates
 
 TINY_NODES = [
     dict(code="DC-DAL", name="Dallas DC", kind=NodeKind.dc, zip="75201", lat=32.7767,

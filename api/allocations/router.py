@@ -8,11 +8,11 @@ import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from api.allocations import service
+from allocation.errors import InsufficientStock
 from api.allocations.schemas import AllocationIn, AllocationOut
 from api.dependencies import Db
 from api.validation import KEY_HEADER
-from data.errors import InsufficientStock
+from fulfilment import allocations as service
 
 router = APIRouter(tags=["allocations"])
 

@@ -8,25 +8,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth.service import LOCAL_ADMIN, Principal, lookup
+from allocation.errors import DomainError, NotPermitted
+from api.auth.service import lookup
 from data.db import Database
-from data.errors import DomainError
+from fulfilment.actors import LOCAL_ADMIN, Principal
 
 
 class Unauthorized(DomainError):
     """No API key, or an unknown or revoked one."""
 
-    status = 401
-    title = "Unauthorized"
-    type_ = "/problems/unauthorized"
 
-
-class Forbidden(DomainError):
+class Forbidden(NotPermitted):
     """The key is valid but lacks the scope (or the store) this needs."""
-
-    status = 403
-    title = "Forbidden"
-    type_ = "/problems/forbidden"
 
 
 def _token(scope: dict[str, Any]) -> str | None:

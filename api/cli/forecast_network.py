@@ -14,9 +14,9 @@ def forecast_network_cmd(
     if_absent: bool = typer.Option(False, "--if-absent", help="Do nothing if a run exists."),
 ) -> None:
     """Forecast the sales history of every (node, SKU) and replace the stored forecasts."""
-    from api.forecasts.service import forecast_network
     from api.settings import get_settings
     from data.db import Database
+    from fulfilment.forecasts import forecast_network
 
     db = Database.from_url(get_settings().database_url)
     if if_absent and _has_run(db):

@@ -25,8 +25,8 @@ def keys_create(
     name: str = typer.Option("", help="Who holds the key (default: the scopes)."),
 ) -> None:
     """Create a key and print its token once (only its hash is stored)."""
+    from allocation.errors import DomainError
     from api.auth.service import create_key
-    from data.errors import DomainError
 
     db = _db()
     try:

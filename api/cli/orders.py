@@ -13,9 +13,9 @@ def sweep_pickups_cmd(
                                "days (default: OMNI_PICKUP_EXPIRY_DAYS)."),
 ) -> None:
     """Release the stock of pickups not collected in time (the service also does this)."""
-    from api.orders.service import sweep_pickups
     from api.settings import get_settings
     from data.db import Database
+    from fulfilment.orders import sweep_pickups
 
     settings = get_settings()
     db = Database.from_url(settings.database_url)

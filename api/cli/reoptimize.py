@@ -20,10 +20,10 @@ def reoptimize_cmd(
 ) -> None:
     """Re-source allocated-but-unpicked orders where it saves more than the threshold."""
     from allocation.reoptimize import ReoptParams
-    from api.allocations.service import AllocationContext
-    from api.orders.reoptimize import reoptimize_backlog
     from api.settings import get_settings
     from data.db import Database
+    from fulfilment.allocations import AllocationContext
+    from fulfilment.reoptimize import reoptimize_backlog
 
     params = ReoptParams(threshold=threshold, time_limit=time_limit, passes=passes)
     db = Database.from_url(get_settings().database_url)

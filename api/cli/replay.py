@@ -23,7 +23,7 @@ def replay(
     """Replay an instance's orders through a policy on an in-memory ledger, judge the cost."""
     from tqdm import tqdm
 
-    from allocation.replay import (
+    from simulations.bench.replay import (
         dlp_of,
         hindsight_of,
         load_instance,

@@ -27,7 +27,7 @@ def replay_gen(
 ) -> None:
     """Write an omni-replay/1 instance: orders placed by ZIP population, ship/pickup mix."""
     from data.demo import DemoParams
-    from data.replay_gen import ReplayGenParams, generate
+    from simulations.bench.instances import ReplayGenParams, generate
 
     try:
         params = ReplayGenParams(

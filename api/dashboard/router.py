@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from allocation.errors import InvalidQuantity
 from api.dashboard import service
 from api.dashboard.auth import (
     SESSION_COOKIE,
@@ -20,7 +21,6 @@ from api.dashboard.auth import (
 )
 from api.dependencies import Db, DbRead
 from api.simulations.schemas import SimulationIn
-from data.errors import InvalidQuantity
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from allocation.errors import InvalidQuantity, UnknownReference
 from api.dependencies import DbRead
 from api.forecasts.schemas import ForecastRow, ForecastRunOut, ForecastsOut
 from api.validation import CODE_PARAM
-from data.errors import InvalidQuantity, UnknownReference
 from data.forecast_store import read_forecasts
 from data.models import Node, Sku
 

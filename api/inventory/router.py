@@ -9,18 +9,17 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from allocation.errors import InvalidQuantity
 from api.auth.dependencies import ANY_SCOPE, require
 from api.dependencies import AppSettings, Db
-from api.inventory import service
 from api.inventory.schemas import (
     AvailabilityOut,
     InventoryBatchIn,
     InventoryResult,
-    NodeStockOut,
 )
 from api.validation import KEY_HEADER
-from data import availability
-from data.errors import InvalidQuantity
+from fulfilment import inventory as service
+from fulfilment.availability import stock_view
 
 router = APIRouter(tags=["inventory"])
 
@@ -31,8 +30,8 @@ async def post_events(
     idempotency_key: Annotated[str | None, Header(**KEY_HEADER)] = None,
 ) -> InventoryResult:
     """Apply one event, a list, or {"events": [...]} (all or nothing; idempotent per event_id)."""
-    return await run_in_threadpool(service.apply_events, db, body.events,
-                                   settings.max_batch_events, idempotency_key)
+    return InventoryResult(**await run_in_threadpool(
+        service.apply_events, db, body.events, settings.max_batch_events, idempotency_key))
 
 
 @router.get("/availability", dependencies=[Depends(require(*ANY_SCOPE))],
@@ -59,19 +58,10 @@ def get_availability(
         from data.reference import zip_location
 
         near = zip_location(zip)
-    want_rows = nodes if nodes is not None else (node is not None or near is not None)
-    if not want_rows:
-        # The product page's read: network totals only, on the cached SKU ids.
-        network = availability.network_atp_fast(db, request.app.state.skus, sku)
-        return _json({"network": network, "nodes": []})
     radius = radius_miles or (settings.default_radius_miles if near else None)
-    with db.read_session() as session:
-        rows = availability.node_stock(session, sku, node=node, near=near, radius_miles=radius)
-        if near is not None:
-            rows.sort(key=lambda r: (r.distance_miles, r.node, r.sku))
-        network = availability.network_atp(session, sku)
-    return _json({"network": network,
-                  "nodes": [{f: getattr(r, f) for f in NodeStockOut.model_fields} for r in rows]})
+    state = request.app.state
+    return _json(stock_view(db, state.skus, state.allocation, sku, node=node, near=near,
+                            radius_miles=radius, rows=nodes))
 
 
 def _json(body: dict) -> Response:

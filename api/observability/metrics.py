@@ -31,6 +31,10 @@ class Metrics:
                                    "Order-line transitions by action.", ["action"], registry=r)
         self.reroutes = Counter("omni_reroutes_total", "Lines re-routed after a rejection.",
                                 ["reason"], registry=r)
+        self.price_failures = Counter("omni_price_refresh_failures_total",
+                                      "Stock price refreshes that failed (the previous prices "
+                                      "stay in use; the log has each error).",
+                                      registry=self.registry)
         self.expired = Counter("omni_pickups_expired_total",
                                "Pickup lines expired by the sweeper.", registry=r)
 

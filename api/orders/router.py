@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
+from allocation.lifecycle import Action
 from api.auth.dependencies import require
-from api.auth.service import Principal
 from api.dependencies import AppSettings, Db, DbRead
-from api.orders import service
 from api.orders.schemas import OrderOut, TasksOut, TransitionIn
 from api.validation import CODE_PARAM, ID_RULE, TEXT_PATTERN
-from data.lifecycle import Action
+from fulfilment import orders as service
+from fulfilment.actors import Principal
 
 router = APIRouter(tags=["orders"])
 Reader = Annotated[Principal, Depends(require("orders:write", "store:act", "ops:read"))]

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from allocation.lifecycle import RejectReason
 from api.validation import Code, text
-from data.lifecycle import RejectReason
 
 Carrier = text(60, min_length=1)
 Tracking = text(120, min_length=1)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth.dependencies import require
-from api.auth.service import Principal
 from api.dependencies import Db
 from api.simulations import service
 from api.simulations.schemas import SimulationIn, SimulationOut
+from fulfilment.actors import Principal
 
 router = APIRouter(tags=["simulations"])
 Planner = Annotated[Principal, Depends(require("planner"))]

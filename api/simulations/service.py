@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from allocation.errors import DomainError, NotFound
 from api.simulations.schemas import SimulationIn
 from data.db import Database
-from data.errors import DomainError, NotFound
 from data.models import SimulationRun, utcnow
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
@@ -17,10 +17,6 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
 
 class BadScenario(DomainError):
     """The scenario does not parse or does not validate."""
-
-    status = 422
-    title = "Invalid scenario"
-    type_ = "/problems/invalid-scenario"
 
 
 def scenario_names() -> list[str]:

@@ -14,9 +14,15 @@ from allocation.forecast_aware import (
     PriceBook,
     PriceRefresher,
 )
-from allocation.replay import dlp_of, hindsight_of, load_instance, run_replay, validate_result
-from allocation.replay_synth import SynthParams, synth_instance
 from allocation.service import OpportunityCosts
+from simulations.bench.instances import SynthParams, synth_instance
+from simulations.bench.replay import (
+    dlp_of,
+    hindsight_of,
+    load_instance,
+    run_replay,
+    validate_result,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +71,7 @@ def test_refresher_swaps_in_the_background_without_blocking_readers() -> None:
     gate.set()
     ref.join(5)
     assert book.version == 1 and book.current.values[0, 0] == 1.0
-    assert ref.errors == []
+    assert ref.failures == 0
 
 
 def test_refresher_inline_and_on_time() -> None:
@@ -95,3 +101,22 @@ def test_walkins_forecast_aware_protects_store_shelves() -> None:
     assert fa["walkins"]["lost_units"] < opt["walkins"]["lost_units"]
     assert (fa["total_cost"] + fa["walkins"]["lost_margin"]
             <= opt["total_cost"] + opt["walkins"]["lost_margin"])
+
+
+def test_a_failed_refresh_is_counted_logged_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    book = PriceBook()
+    book.swap(_table(0.5))
+    seen: list[BaseException] = []
+
+    def broken() -> OpportunityCosts:
+        raise RuntimeError("LP infeasible")
+
+    ref = PriceRefresher(book, broken, ForecastParams(resolve_every=1, background=False),
+                         on_error=seen.append)
+    with caplog.at_level("ERROR", logger="omni.pricing"):
+        ref.order_seen()
+        ref.order_seen()
+    assert ref.failures == 2 and isinstance(ref.last_error, RuntimeError)
+    assert [str(e) for e in seen] == ["LP infeasible"] * 2
+    assert book.version == 1 and book.current.values[0, 0] == 0.5  # the old prices serve
+    assert sum("stock price refresh failed" in r.getMessage() for r in caplog.records) == 2

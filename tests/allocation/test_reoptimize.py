@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from allocation.backlog_synth import Backlog, BacklogParams, synth_backlog
 from allocation.reoptimize import (
     BacklogOrder,
     ReoptParams,
@@ -14,6 +13,7 @@ from allocation.reoptimize import (
     held_cost,
     reoptimize,
 )
+from simulations.bench.backlog import Backlog, BacklogParams, synth_backlog
 
 
 @pytest.fixture(scope="module")

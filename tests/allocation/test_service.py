@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from allocation.costs import CostModel
+from allocation.errors import InsufficientStock
 from allocation.ledger import MemoryLedger, ReserveItem
 from allocation.network import Network, Order, OrderLine
 from allocation.service import allocate
-from data.errors import InsufficientStock
 
 
 class RacingLedger(MemoryLedger):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from api.allocations.service import AllocationContext
 from data.db import Database
 from data.models import Node
+from fulfilment.allocations import AllocationContext
 from tests.factories import seed_tiny
 
 

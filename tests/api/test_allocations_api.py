@@ -90,7 +90,7 @@ def test_pickup_today_comes_from_the_shelf(client, monkeypatch) -> None:  # type
     # The clock is pinned to mid-morning: late in the UTC day a shelf pick (ready two hours
     # after the order) is rightly promised for tomorrow.
     morning = dt.datetime.now(dt.UTC).replace(hour=10, minute=0, second=0, microsecond=0)
-    monkeypatch.setattr("api.allocations.service.utcnow", lambda: morning)
+    monkeypatch.setattr("fulfilment.allocations.utcnow", lambda: morning)
     today = morning.date().isoformat()
     r = client.post("/v1/allocations", json={
         **ORDER, "order_id": "cc-1", "method": "pickup", "pickup_store": "ST-0001",
@@ -103,7 +103,7 @@ def test_pickup_today_comes_from_the_shelf(client, monkeypatch) -> None:  # type
 def test_pickup_late_in_the_day_is_promised_tomorrow(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Ready two hours after an order at 23:00 UTC is tomorrow: a pickup due today is refused.
     late = dt.datetime.now(dt.UTC).replace(hour=23, minute=0, second=0, microsecond=0)
-    monkeypatch.setattr("api.allocations.service.utcnow", lambda: late)
+    monkeypatch.setattr("fulfilment.allocations.utcnow", lambda: late)
     r = client.post("/v1/allocations", json={
         **ORDER, "order_id": "cc-late", "method": "pickup", "pickup_store": "ST-0001",
         "zip": None, "constraints": {"deliver_by": late.date().isoformat()}})

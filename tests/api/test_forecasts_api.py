@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 from sqlalchemy import func, insert, select
 
-from api.forecasts.service import forecast_network
 from data.forecast_store import load_history
 from data.models import Forecast, Node, SalesHistory, Sku
+from fulfilment.forecasts import forecast_network
 
 END = dt.date(2026, 3, 1)
 

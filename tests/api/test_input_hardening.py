@@ -445,7 +445,7 @@ def test_route_log_lines_carry_the_request_id(client, json_lines) -> None:  # ty
 
 def test_unhandled_error_is_logged_and_answered_with_the_request_id(  # type: ignore[no-untyped-def]
         client, json_lines, monkeypatch) -> None:
-    from api.orders import service
+    from fulfilment import orders as service
 
     def boom(*_: Any) -> None:
         raise RuntimeError("boom")

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from api.orders.service import sweep_pickups
-from data.errors import InvalidState
-from data.lifecycle import TRANSITIONS, Action, LineState, check, order_status, sourced_state
+from allocation.errors import InvalidState
+from allocation.lifecycle import TRANSITIONS, Action, LineState, check, order_status, sourced_state
 from data.models import EventKind, Node, Sku, StockEvent, StockPosition, utcnow
+from fulfilment.orders import sweep_pickups
 from tests.data.test_ledger_properties import check_invariants
 
 SHIP = {"order_id": "web-1", "method": "ship", "zip": "72758",

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.allocations.pricing import PricingParams, demand_inputs
 from api.main import create_app
 from api.settings import Settings
 from data.db import Database
 from data.models import Forecast, ForecastRun, Node, Sku
+from fulfilment.pricing import PricingParams, demand_inputs
 from tests.factories import seed_tiny
 
 ORDER = {"order_id": "fa-1", "lat": 36.30, "lon": -94.10,
@@ -57,7 +57,7 @@ def test_forecast_aware_is_refused_without_prices(client: TestClient) -> None:
 
 def test_walk_in_forecast_prices_the_store_shelf(priced: TestClient) -> None:
     pricing = priced.app.state.allocation.pricing  # type: ignore[attr-defined]
-    assert pricing.refresher.errors == []
+    assert pricing.refresher.failures == 0
     table = pricing.book.current
     assert table is not None and pricing.book.version == 1
     prices = dict(zip(priced.app.state.allocation.network()[0].codes,  # type: ignore[attr-defined]
@@ -84,7 +84,7 @@ def test_allocations_with_prices_and_refresh_every_n_orders(priced: TestClient) 
         assert time.monotonic() < deadline
         time.sleep(0.02)
     pricing.refresher.join(10)
-    assert pricing.refresher.errors == []
+    assert pricing.refresher.failures == 0
     with priced.app.state.db.read_session() as s:  # type: ignore[attr-defined]
         d = demand_inputs(s, priced.app.state.allocation.network()[0],  # type: ignore[attr-defined]
                           PricingParams(horizon_days=7, lookback_days=7))

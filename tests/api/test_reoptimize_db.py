@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from allocation.reoptimize import BacklogOrder, ReoptParams, held_cost
-from api.orders.reoptimize import apply_moves, load_backlog, reoptimize_backlog
 from data.models import Node, OrderEvent, OrderLine, Reservation, ReservationStatus
 from data.models import Order as OrderRow
+from fulfilment.reoptimize import apply_moves, load_backlog, reoptimize_backlog
 from tests.data.test_ledger_properties import check_invariants
 
 DALLAS = {"lat": 32.80, "lon": -96.80}

@@ -14,8 +14,8 @@ import pytest
 
 from allocation.costs import CostModel
 from allocation.network import UNLIMITED, Network, Order, OrderLine
-from allocation.replay import load_instance, run_replay
 from allocation.service import decide
+from simulations.bench.replay import load_instance, run_replay
 
 N_NODES = 1000
 N_SKUS = 200

@@ -37,7 +37,7 @@ SKUS = [f"SKU-{i:06d}" for i in range(1, 101)]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The demo network, its cost model, capacity left, zone chart, and an ATP reader."""
-    from api.allocations.service import AllocationContext
+    from fulfilment.allocations import AllocationContext
     from data.db import Database
     from data.demo import DemoParams, build_network
     from data.demo_write import write_network
@@ -64,7 +64,7 @@ def _demo_orders(demo: dict[str, Any], n_lines: int, seed: int,
                  new_locations: bool = False) -> list[tuple[Order, np.ndarray]]:
     """Ship orders of n_lines distinct SKUs, one unit each, to random Texas ZIPs."""
     from api.allocations.schemas import AllocationIn
-    from api.allocations.service import _to_order
+    from fulfilment.allocations import _to_order
 
     rng = np.random.default_rng(seed)
     out = []

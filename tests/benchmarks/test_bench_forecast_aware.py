@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from allocation.replay import hindsight_of, load_instance, run_replay
 from optimizer.pattern import WalkInDemand
 from optimizer.transport import RegionDemand, solve_transport
+from simulations.bench.replay import hindsight_of, load_instance, run_replay
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "bench" / "sample_warmup.json"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from allocation.backlog_synth import BacklogParams, synth_backlog
 from allocation.reoptimize import ReoptParams, apply_moves_memory, reoptimize
+from simulations.bench.backlog import BacklogParams, synth_backlog
 
 
 def test_reoptimize_10k_backlog(benchmark: Any) -> None:
@@ -90,9 +90,9 @@ def test_reoptimize_10k_backlog_on_the_database(benchmark: Any, sqlite_db: Any) 
     """10,000 orders (every 20th picked) on 100 nodes in SQLite: plan, apply, invariants."""
     from sqlalchemy import select
 
-    from api.allocations.service import AllocationContext
-    from api.orders.reoptimize import reoptimize_backlog
     from data.models import Reservation, ReservationStatus
+    from fulfilment.allocations import AllocationContext
+    from fulfilment.reoptimize import reoptimize_backlog
     from tests.data.test_ledger_properties import check_invariants
 
     b = synth_backlog(BacklogParams(seed=11, orders=10_000, nodes=100))

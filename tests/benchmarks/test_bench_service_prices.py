@@ -1,6 +1,6 @@
 """Benchmark: decision latency of the service with and without a price refresh running.
 
-The service prices stock on a background thread (api.allocations.pricing): a request reads
+The service prices stock on a background thread (fulfilment.pricing): a request reads
 the current table and never waits for a solve. This measures `decide` (forecast_aware, the
 table from the PriceBook) over the same orders three times: alone, while refreshes run back
 to back on a thread of this process (the worst case: they never pause), and while they run
@@ -26,9 +26,9 @@ from allocation.forecast_aware import (
     PriceBook,
     PriceRefresher,
 )
-from allocation.replay import expected_walkins, load_instance
-from allocation.replay_synth import SynthParams, synth_instance
 from allocation.service import OpportunityCosts, decide
+from simulations.bench.instances import SynthParams, synth_instance
+from simulations.bench.replay import expected_walkins, load_instance
 
 ORDERS = 1500
 

@@ -23,8 +23,9 @@ from data.db import Database
 from data.demo import DemoParams, build_network
 from data.demo_write import write_network
 from data.forecast_store import History, store_forecasts
+from data.ledger import write_demand_rates
 from data.models import Node, NodeKind, Sku, StockPosition
-from data.stock_cover import COVER_SQL, risk_of, write_demand_rates
+from data.stock_cover import COVER_SQL, risk_of
 
 SP = StockPosition
 PER_PAGE = 7

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from allocation.errors import InsufficientStock, InvalidQuantity, InvalidState, UnknownReference
 from data import ledger
 from data.db import Database
-from data.errors import InsufficientStock, InvalidQuantity, InvalidState, UnknownReference
 from data.models import Reservation, ReservationStatus, StockEvent, StockPosition
 from tests.factories import seed_tiny
 

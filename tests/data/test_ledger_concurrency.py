@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from allocation.errors import InsufficientStock
 from data import ledger
 from data.db import Database
-from data.errors import InsufficientStock
 from tests.factories import seed_tiny
 
 PAIR = ("ST-0001", "SKU-B")

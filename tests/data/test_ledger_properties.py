@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from allocation.errors import InsufficientStock, InvalidState
 from data import ledger
 from data.db import Database
-from data.errors import InsufficientStock, InvalidState
 from data.ledger import utc_day
 from data.models import (
     EventKind,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from data.errors import IdempotencyConflict, InsufficientStock
+from allocation.errors import IdempotencyConflict, InsufficientStock
 from data.models import (
     IdempotencyKey,
     NodePickDay,

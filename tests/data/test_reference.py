@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
+from allocation.errors import UnknownReference
+from allocation.geo import haversine_miles
 from data import reference
-from data.errors import UnknownReference
-from data.geo import haversine_miles
 from data.reference import (
     load_cities,
     load_m5,

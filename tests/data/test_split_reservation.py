@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from allocation.errors import InvalidQuantity, InvalidState
 from data import ledger
 from data.db import Database
-from data.errors import InvalidQuantity, InvalidState
 from data.models import Reservation, ReservationStatus
 from tests.data.test_ledger_properties import check_invariants
 from tests.factories import seed_tiny

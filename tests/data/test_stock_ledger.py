@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from allocation.errors import InsufficientStock
 from allocation.ledger import MemoryLedger, ReserveItem
 from data.db import Database
-from data.errors import InsufficientStock
 from data.stock_ledger import DbLedger, node_records
 from tests.factories import seed_tiny
 

@@ -20,15 +20,14 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from allocation.errors import InsufficientStock, InvalidState
+from allocation.lifecycle import FINAL, LineState
 from allocation.network import Network
 from allocation.network import Order as CoreOrder
 from allocation.network import OrderLine as CoreLine
 from allocation.reoptimize import BacklogOrder, Move, ReoptParams, ReoptReport, reoptimize
-from api.allocations.service import AllocationContext
 from data import ledger
 from data.db import Database
-from data.errors import InsufficientStock, InvalidState
-from data.lifecycle import FINAL, LineState
 from data.models import (
     Node,
     Order,
@@ -41,6 +40,7 @@ from data.models import (
     utcnow,
 )
 from data.stock_ledger import DbLedger
+from fulfilment.allocations import AllocationContext
 
 __all__ = ["ApplyReport", "apply_moves", "load_backlog", "reoptimize_backlog"]
 

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,12 +29,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from allocation.costs import CostModel
+from allocation.costs import CostModel, OpportunityCosts
+from allocation.errors import PricesUnavailable
 from allocation.forecast_aware import ForecastParams, ForecastPricer, PriceBook, PriceRefresher
 from allocation.network import Network
-from allocation.service import OpportunityCosts
 from data.db import Database
-from data.errors import DomainError
 from data.models import Forecast, Node, Order, OrderLine, Sku, StockPosition
 from data.stock_ledger import node_records
 from optimizer.pattern import WalkInDemand
@@ -43,14 +42,6 @@ __all__ = ["PricesUnavailable", "PricingParams", "ServicePricing", "demand_input
            "price_table", "prices_for"]
 
 log = logging.getLogger("omni.pricing")
-
-
-class PricesUnavailable(DomainError):
-    """forecast_aware was asked for, but the service keeps no stock prices (yet)."""
-
-    status = 409
-    title = "Stock prices not available"
-    type_ = "/problems/prices-unavailable"
 
 
 @dataclass(frozen=True)
@@ -183,12 +174,14 @@ def _price_in_worker(url: str, codes: tuple[str, ...], cost: CostModel,
 class ServicePricing:
     """The service's price table and its background refresher."""
 
-    def __init__(self, db: Database, ctx: Any, params: PricingParams | None = None) -> None:
+    def __init__(self, db: Database, ctx: Any, params: PricingParams | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.db = db
         self.ctx = ctx  # AllocationContext: network and cost model
         self.params = params or PricingParams()
         self.book = PriceBook()
-        self.refresher = PriceRefresher(self.book, self.compute, self.params.refresh)
+        self.refresher = PriceRefresher(self.book, self.compute, self.params.refresh,
+                                        on_error=on_error)
         self.last: Mapping[str, float] = {}
         # An in-memory SQLite database cannot be opened from another process.
         shared = not (db.sqlite and make_url(db.url).database in (None, "", ":memory:"))

@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from allocation.replay import load_instance, run_replay, validate_result
 from api.cli import app
 from data.demo import DemoParams
-from data.replay_gen import ReplayGenParams, generate
+from simulations.bench.instances import ReplayGenParams, generate
+from simulations.bench.replay import load_instance, run_replay, validate_result
 
 SMALL = ReplayGenParams(demo=DemoParams(stores=6, skus=30, history_days=0), orders=300,
                         order_types=80, locations=40, pickup_share=0.3)

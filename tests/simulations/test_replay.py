@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from allocation.replay import dlp_of, judge_cost, load_instance, run_replay, validate_result
+from simulations.bench.replay import dlp_of, judge_cost, load_instance, run_replay, validate_result
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "bench" / "sample_warmup.json"
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from allocation.candidates import build_candidates
-from allocation.costs import CostModel, DistanceRates, PickCosts, TransferRates
+from allocation.costs import CostModel, DistanceRates, OpportunityCosts, PickCosts, TransferRates
 from allocation.forecast_aware import ForecastAwarePolicy, ForecastPricer, order_types
 from allocation.ledger import MemoryLedger
 from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.policies import Policy, get_policy
-from allocation.service import OpportunityCosts, allocate
+from allocation.service import allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
 from optimizer.pattern import PatternLP, WalkInDemand
 

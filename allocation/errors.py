@@ -1,14 +1,14 @@
-"""Domain errors shared by the ledger implementations (pure: no database imports)."""
+"""Domain errors of the core and the layers around it (pure: no HTTP, no database).
+
+They say what went wrong in the retail language; how each reaches a client (an HTTP status
+and problem type) is decided at the edge, in `api/problems.py`, and nowhere else.
+"""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every error the API maps to an HTTP problem."""
-
-    status = 400
-    title = "Bad request"
-    type_ = "about:blank"
+    """Base of every error the service answers as a problem (not a server failure)."""
 
     def __init__(self, detail: str, **extra: object) -> None:
         super().__init__(detail)
@@ -19,33 +19,17 @@ class DomainError(Exception):
 class NotFound(DomainError):
     """A named node, SKU, order or reservation does not exist."""
 
-    status = 404
-    title = "Not found"
-    type_ = "/problems/not-found"
-
 
 class UnknownReference(DomainError):
-    """Input names a node or SKU that does not exist (a 422, not a 404 of the URL)."""
-
-    status = 422
-    title = "Unknown node or SKU"
-    type_ = "/problems/unknown-reference"
+    """Input names a node or SKU that does not exist (bad input, not a missing resource)."""
 
 
 class InvalidQuantity(DomainError):
-    """A quantity is zero, negative or otherwise impossible."""
-
-    status = 422
-    title = "Invalid quantity"
-    type_ = "/problems/invalid-quantity"
+    """A quantity is zero, negative, too large or otherwise impossible."""
 
 
 class InsufficientStock(DomainError):
     """Not enough available stock for a reservation, sale or transfer; nothing was written."""
-
-    status = 409
-    title = "Insufficient stock"
-    type_ = "/problems/insufficient-stock"
 
     def __init__(self, node: str, sku: str, requested: int, available: int, what: str = "ATP"):
         super().__init__(
@@ -62,14 +46,22 @@ class InsufficientStock(DomainError):
 class IdempotencyConflict(DomainError):
     """The idempotency key was used before with a different request body."""
 
-    status = 422
-    title = "Idempotency key reused with a different request"
-    type_ = "/problems/idempotency-conflict"
-
 
 class InvalidState(DomainError):
     """The operation is not allowed in the current state (e.g. releasing a closed reservation)."""
 
-    status = 409
-    title = "Invalid state"
-    type_ = "/problems/invalid-state"
+
+class NotPermitted(DomainError):
+    """The actor may not do this here (a store acting on another store's line)."""
+
+
+class OrderExists(DomainError):
+    """The order id was allocated before (without the same idempotency key)."""
+
+
+class PricesUnavailable(DomainError):
+    """The forecast-aware policy was asked for before its first stock prices exist."""
+
+
+class BatchTooLarge(DomainError):
+    """A feed carries more events than one call may."""

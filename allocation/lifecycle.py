@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from data.errors import InvalidState
+from allocation.errors import InvalidState
 
 
 class LineState(StrEnum):

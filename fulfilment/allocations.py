@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from fastapi.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from allocation.costs import CostModel
 from allocation.decision import Decision
+from allocation.errors import InsufficientStock, OrderExists, UnknownReference
 from allocation.network import UNLIMITED, Network, Order, OrderLine, unique_skus
 from allocation.service import decide
-from api.allocations.schemas import AllocationIn
 from data.availability import SkuIds
 from data.db import Database
-from data.errors import DomainError, InsufficientStock, UnknownReference
 from data.group_commit import BatchCommitter
 from data.idempotency import request_hash
 from data.models import OrderStatus, utcnow
@@ -34,18 +34,31 @@ from data.order_writer import (
 )
 from data.stock_ledger import SnapshotLedger, node_records
 
+
+class AllocationRequest(Protocol):
+    """What an allocation request carries (the API's AllocationIn is one)."""
+
+    order_id: str
+    method: str
+    zip: str | None
+    lat: float | None
+    lon: float | None
+    pickup_store: str | None
+    lines: Sequence[Any]  # each with .sku and .qty
+    constraints: Any  # .single_parcel, .max_parcels, .deliver_by
+    policy: str
+    dry_run: bool
+    idempotency_key: str | None
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The request as JSON-able data (hashed for its idempotency key)."""
+        ...
+
+
 SCOPE = "allocations"
 # Each lost race means another order got the units, so retries end once the snapshot shows
 # what is left; a flash sale of many buyers for the last units needs more than a few.
 RACE_ATTEMPTS = 8
-
-
-class OrderExists(DomainError):
-    """The order id was allocated before (without the same idempotency key)."""
-
-    status = 409
-    title = "Order already allocated"
-    type_ = "/problems/order-exists"
 
 
 class AllocationContext:
@@ -69,11 +82,11 @@ class AllocationContext:
         # transaction, a dozen statements per batch: data.order_writer).
         self.writer: BatchCommitter[OrderJob] | None = (
             BatchCommitter(db, write_orders, name="order-writer") if group_commit else None)
-        self.pricing: Any = None  # api.allocations.pricing.ServicePricing when enabled
+        self.pricing: Any = None  # fulfilment.pricing.ServicePricing when enabled
 
     def opportunity(self, policy: str) -> Any:
         """Stock prices for a `policy` request (forecast_aware only; never waits for a solve)."""
-        from api.allocations.pricing import prices_for
+        from fulfilment.pricing import prices_for
 
         return prices_for(self.pricing, policy)
 
@@ -129,7 +142,7 @@ class AllocationContext:
             return self._network, self._capacity, self._node_ids, self._node_rows
 
 
-def _to_order(req: AllocationIn, network: Network) -> Order:
+def _to_order(req: AllocationRequest, network: Network) -> Order:
     lat, lon = req.lat, req.lon
     if req.method == "pickup":
         i = network.index.get(req.pickup_store or "")
@@ -157,7 +170,7 @@ def _holds(decision: Decision, network: Network, node_ids: np.ndarray,
             for ld in decision.lines for a in ld.allocations]
 
 
-def _status(decision: Decision, req: AllocationIn) -> tuple[OrderStatus, list[str]]:
+def _status(decision: Decision, req: AllocationRequest) -> tuple[OrderStatus, list[str]]:
     unfilled = decision.unfilled_units
     total = sum(x.qty for x in req.lines)
     status = (OrderStatus.allocated if unfilled == 0 else OrderStatus.open
@@ -181,7 +194,7 @@ class _Prepared:
     idempotency: tuple[str, str, str] | None
 
 
-def _prepare(ctx: AllocationContext, req: AllocationIn, header_key: str | None) -> _Prepared:
+def _prepare(ctx: AllocationContext, req: AllocationRequest, header_key: str | None) -> _Prepared:
     network, capacity, node_ids, node_rows = ctx.state()
     order = _to_order(req, network)
     sku_ids = ctx.skus.get([x.sku for x in req.lines])
@@ -201,7 +214,7 @@ def _stored_answer(ctx: AllocationContext, p: _Prepared) -> dict[str, Any] | Non
     return None if stored is None else {**stored, "replayed": True}
 
 
-def _decide_job(ctx: AllocationContext, p: _Prepared, req: AllocationIn,
+def _decide_job(ctx: AllocationContext, p: _Prepared, req: AllocationRequest,
                 attempt: int) -> OrderJob:
     """Decide on a fresh snapshot (no lock held) and make the order's write job."""
     snapshot = SnapshotLedger(ctx.db, p.network.codes, p.node_ids, ctx.skus, p.capacity,
@@ -236,7 +249,7 @@ def _answer(ctx: AllocationContext, out: Written | Replayed) -> dict[str, Any]:
     return {**out.response, "replayed": False}
 
 
-def _exists(req: AllocationIn) -> OrderExists:
+def _exists(req: AllocationRequest) -> OrderExists:
     return OrderExists(f"order {req.order_id!r} was allocated already; cancel or use a new id")
 
 
@@ -250,7 +263,7 @@ def _write_now(ctx: AllocationContext, job: OrderJob) -> Written | Replayed:
     return out
 
 
-def _allocate(ctx: AllocationContext, req: AllocationIn,
+def _allocate(ctx: AllocationContext, req: AllocationRequest,
               header_key: str | None) -> dict[str, Any]:
     """Decide on a snapshot, write; decide again only when the order lost its race."""
     p = _prepare(ctx, req, header_key)
@@ -269,12 +282,12 @@ def _allocate(ctx: AllocationContext, req: AllocationIn,
     raise last
 
 
-async def allocate_async(ctx: AllocationContext, req: AllocationIn,
+async def allocate_async(ctx: AllocationContext, req: AllocationRequest,
                          header_key: str | None = None) -> dict[str, Any]:
     """`allocate_order` for the event loop: on SQLite the snapshot read and the decision run
     on the loop and the write is awaited (no thread-pool hop); elsewhere the thread pool."""
     if req.dry_run or ctx.writer is None or not ctx.db.sqlite:
-        return await run_in_threadpool(allocate_order, ctx.db, ctx, req, header_key)
+        return await to_thread.run_sync(allocate_order, ctx.db, ctx, req, header_key)
     p = _prepare(ctx, req, header_key)
     stored = _stored_answer(ctx, p)
     if stored is not None:
@@ -292,7 +305,7 @@ async def allocate_async(ctx: AllocationContext, req: AllocationIn,
     raise last
 
 
-def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str, Any]:
+def _quote(db: Database, ctx: AllocationContext, req: AllocationRequest) -> dict[str, Any]:
     network, capacity, node_ids, node_rows = ctx.state()
     order = _to_order(req, network)
     ctx.skus.get([x.sku for x in req.lines])
@@ -305,7 +318,7 @@ def _quote(db: Database, ctx: AllocationContext, req: AllocationIn) -> dict[str,
             "decision": decision.to_dict()}
 
 
-def allocate_order(db: Database, ctx: AllocationContext, req: AllocationIn,
+def allocate_order(db: Database, ctx: AllocationContext, req: AllocationRequest,
                    header_key: str | None = None) -> dict[str, Any]:
     """Quote (dry run) or source, reserve and record an order; idempotent by key.
 

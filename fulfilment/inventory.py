@@ -1,29 +1,23 @@
-"""Applying inventory feeds."""
+"""Applying inventory feeds: POS sales, receipts, adjustments (each event has .node, .sku,
+.kind, .qty, .occurred_at, .event_id, .reference and model_dump(); the API's
+InventoryEventIn is one)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.inventory.schemas import InventoryEventIn, InventoryResult
+from allocation.errors import BatchTooLarge
 from data import ledger
 from data.db import Database
-from data.errors import DomainError
 from data.idempotency import run_once
 from data.models import EventKind, utcnow
 
 
-class BatchTooLarge(DomainError):
-    """A feed carries more events than one call may."""
-
-    status = 413
-    title = "Batch too large"
-    type_ = "/problems/too-large"
-
-
-def _apply(s: Session, events: list[InventoryEventIn]) -> dict[str, Any]:
+def _apply(s: Session, events: Sequence[Any]) -> dict[str, Any]:
     now = utcnow()
     keys = ledger.resolve(s, [(e.node, e.sku) for e in events])
     feed = [ledger.FeedEvent(
@@ -34,8 +28,8 @@ def _apply(s: Session, events: list[InventoryEventIn]) -> dict[str, Any]:
     return {"applied": applied, "duplicates": dupes}
 
 
-def apply_events(db: Database, events: list[InventoryEventIn], max_events: int,
-                 idempotency_key: str | None = None) -> InventoryResult:
+def apply_events(db: Database, events: Sequence[Any], max_events: int,
+                 idempotency_key: str | None = None) -> dict[str, int]:
     """Apply a feed in one transaction (idempotent per event id and per request key)."""
     if len(events) > max_events:
         raise BatchTooLarge(f"{len(events)} events exceed the limit of {max_events} per call; "
@@ -45,7 +39,7 @@ def apply_events(db: Database, events: list[InventoryEventIn], max_events: int,
         try:
             result, _ = run_once(db, idempotency_key, "inventory.events", payload,
                                  lambda s: _apply(s, events))
-            return InventoryResult(**result)
+            return result
         except IntegrityError:
             # A concurrent call committed some of these event ids first: re-read, skip them.
             if attempt == 2:

@@ -14,20 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from allocation.network import Order as CoreOrder
-from allocation.network import OrderLine as CoreLine
-from allocation.service import allocate, reserve_items
-from api.allocations.service import AllocationContext
-from api.auth.dependencies import Forbidden
-from api.auth.service import Principal
-from data import ledger
-from data.db import Database
-from data.errors import InvalidQuantity, InvalidState, NotFound, UnknownReference
-from data.lifecycle import (
+from allocation.errors import (
+    InvalidQuantity,
+    InvalidState,
+    NotFound,
+    NotPermitted,
+    PricesUnavailable,
+    UnknownReference,
+)
+from allocation.ledger import Excluding
+from allocation.lifecycle import (
     FINAL,
     SOURCED,
     STOCK_LOST,
@@ -37,6 +36,11 @@ from data.lifecycle import (
     order_status,
     sourced_state,
 )
+from allocation.network import Order as CoreOrder
+from allocation.network import OrderLine as CoreLine
+from allocation.service import allocate, reserve_items
+from data import ledger
+from data.db import Database
 from data.models import (
     Node,
     Order,
@@ -49,6 +53,8 @@ from data.models import (
     utcnow,
 )
 from data.stock_ledger import DbLedger
+from fulfilment.actors import Principal
+from fulfilment.allocations import AllocationContext
 
 log = logging.getLogger("omni.orders")
 PICKUP_ACTIONS = frozenset({Action.ready_for_pickup, Action.collected})
@@ -107,7 +113,7 @@ def get_order(s: Session, order_id: str, principal: Principal) -> dict[str, Any]
                       .where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)).all()
     res = _reservations(s, [ln.id for ln, _ in lines])
     if not _visible(principal, order, res):
-        raise Forbidden(f"order {order_id!r} does not touch store {principal.node}")
+        raise NotPermitted(f"order {order_id!r} does not touch store {principal.node}")
     by_line: dict[int, list[dict[str, Any]]] = {}
     for r, code in res:
         by_line.setdefault(r.order_line_id or 0, []).append(
@@ -146,7 +152,7 @@ def node_tasks(s: Session, code: str, principal: Principal, expiry_days: float) 
     if node_id is None:
         raise NotFound(f"no node {code!r}")
     if principal.store_bound and principal.node_id != node_id:
-        raise Forbidden(f"a key of {principal.node} cannot see the tasks of {code}")
+        raise NotPermitted(f"a key of {principal.node} cannot see the tasks of {code}")
     held = s.execute(
         select(Order.external_id, Order.method, OrderLine.line_no, OrderLine.state, Sku.code,
                func.sum(Reservation.qty), func.min(Reservation.method))
@@ -184,34 +190,6 @@ def node_tasks(s: Session, code: str, principal: Principal, expiry_days: float) 
 # ---------------------------------------------------------------- transitions
 
 
-class _Excluding:
-    """The database ledger with some nodes' ATP and capacity hidden (a rejecting node)."""
-
-    def __init__(self, inner: DbLedger, hidden: Sequence[int]) -> None:
-        self.inner = inner
-        self.node_codes = inner.node_codes
-        self.hidden = list(hidden)
-
-    def atp(self, skus: Sequence[str]) -> np.ndarray:
-        """ATP with the hidden nodes at zero."""
-        atp = self.inner.atp(skus)
-        atp[self.hidden, :] = 0
-        return atp
-
-    def capacity_left(self) -> np.ndarray | None:
-        """Capacity with the hidden nodes at zero."""
-        left = self.inner.capacity_left()
-        if left is not None:
-            left[self.hidden] = 0
-        return left
-
-    def reserve(self, items: Sequence[Any], *, reference: str) -> list[int]:
-        """Reserve through the database ledger."""
-        return self.inner.reserve(items, reference=reference)
-
-    def release(self, reservation_ids: Sequence[int]) -> None:
-        """Release through the database ledger."""
-        self.inner.release(reservation_ids)
 
 
 def _event(s: Session, order: Order, line: OrderLine | None, action: str, frm: str | None,
@@ -266,7 +244,7 @@ def _targets(s: Session, order: Order, line_no: int | None, action: Action,
                                    f"at {principal.node} (it is {lines[0].row.state}: shipped, "
                                    "cancelled or re-routed meanwhile); read the order",
                                    state=lines[0].row.state)
-            raise Forbidden(f"line {line_no} of {order.external_id!r} is not held at "
+            raise NotPermitted(f"line {line_no} of {order.external_id!r} is not held at "
                             f"{principal.node}")
         touched = [x for x in lines if was_mine(x)]
         lines = [x for x in lines if mine(x)]
@@ -275,7 +253,7 @@ def _targets(s: Session, order: Order, line_no: int | None, action: Action,
                 raise InvalidState(f"order {order.external_id!r} has no line held at "
                                    f"{principal.node} any more (shipped, cancelled or "
                                    "re-routed meanwhile); read the order")
-            raise Forbidden(f"order {order.external_id!r} has no line at {principal.node}")
+            raise NotPermitted(f"order {order.external_id!r} has no line at {principal.node}")
     if line_no is None:
         # A whole-order action applies to the lines still open (and sourced, unless cancel).
         lines = [x for x in lines if x.row.state not in FINAL and
@@ -326,9 +304,15 @@ def _reroute(s: Session, ctx: AllocationContext, order: Order, x: _Line, node_id
                      method=order.method, pickup_node=pickup,
                      zip3=int(order.ship_zip[:3]) if order.ship_zip else None)
     hidden = [network.index[node_code]] if node_code in network.index else []
-    led = _Excluding(DbLedger(ctx.db, network.codes, session=s, daily_capacity=capacity), hidden)
-    decision = allocate(core, network, led, "optimal", cost=ctx.cost, zone_matrix=ctx.zones(),
-                        now=utcnow())
+    led = Excluding(DbLedger(ctx.db, network.codes, session=s, daily_capacity=capacity), hidden)
+    # The order's own policy (forecast_aware with the service's prices when it has them).
+    policy = str((order.decision or {}).get("policy") or "optimal")
+    try:
+        opportunity = ctx.opportunity(policy)
+    except PricesUnavailable:  # no prices (yet): the exact per-order optimum
+        policy, opportunity = "optimal", None
+    decision = allocate(core, network, led, policy, cost=ctx.cost, zone_matrix=ctx.zones(),
+                        opportunity=opportunity, now=utcnow())
     method_of = {(a.node, ld.sku): a.method for ld in decision.lines for a in ld.allocations}
     for rid, it in zip(decision.reservations, reserve_items(decision), strict=True):
         s.execute(update(Reservation).where(Reservation.id == rid)
