@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from allocation.errors import InsufficientStock, InvalidQuantity, UnknownReference
 
-__all__ = ["Excluding", "InsufficientStock", "Ledger", "MemoryLedger", "ReserveItem"]
+__all__ = ["Excluding", "InsufficientStock", "Ledger", "MemoryLedger", "OrderHold", "ReserveItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +28,33 @@ class ReserveItem:
     reference: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderHold:
+    """One decided order to commit: the order, its decision and one item per (node, SKU)
+    it takes units from (none when nothing could be sourced: the order is still recorded
+    where the ledger records orders)."""
+
+    order: Any  # allocation.network.Order
+    decision: Any  # allocation.decision.Decision
+    items: tuple[ReserveItem, ...]
+
+
 class Ledger(Protocol):
-    """What the allocation core needs from stock: read ATP, reserve atomically, release."""
+    """What the allocation core needs from stock: read ATP and pick capacity, commit a
+    decided order's holds atomically, release."""
 
     node_codes: Sequence[str]
 
     def atp(self, skus: Sequence[str]) -> np.ndarray:
         """Available-to-promise (>= 0), int64 array of shape (len(node_codes), len(skus))."""
+        ...
+
+    def capacity_left(self) -> np.ndarray | None:
+        """Units each node can still pick today (None: no node is capped)."""
+        ...
+
+    def commit(self, hold: OrderHold) -> list[int]:
+        """Hold every item or none (raise InsufficientStock); reservation ids, item order."""
         ...
 
     def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
@@ -70,6 +90,10 @@ class Excluding:
             out = np.array(out, dtype=np.int64, copy=True)
             out[self.rows] = 0
         return out
+
+    def commit(self, hold: OrderHold) -> list[int]:
+        """Commit through the ledger."""
+        return self.ledger.commit(hold)
 
     def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
         """Reserve through the ledger."""
@@ -146,6 +170,10 @@ class MemoryLedger:
         return np.maximum(
             self.on_hand[:, cols] - self.reserved[:, cols] - self.safety[:, cols], 0
         )
+
+    def commit(self, hold: OrderHold) -> list[int]:
+        """Hold the order's items, all or nothing (the memory ledger records no orders)."""
+        return self.reserve(hold.items, reference=hold.order.id) if hold.items else []
 
     def reserve(self, items: Sequence[ReserveItem], *, reference: str) -> list[int]:
         """All-or-nothing reservation; raises InsufficientStock and changes nothing on failure."""

@@ -13,7 +13,7 @@ from allocation.candidates import Candidates, build_candidates
 from allocation.costs import CostModel, OpportunityCosts
 from allocation.decision import Decision, build_decision
 from allocation.errors import InsufficientStock
-from allocation.ledger import Ledger, ReserveItem
+from allocation.ledger import Ledger, OrderHold, ReserveItem
 from allocation.network import Network, Order, unique_skus
 from allocation.policies import Policy, get_policy
 
@@ -100,11 +100,9 @@ def allocate(
                              zone_matrix=zone_matrix, sku_weights=sku_weights,
                              opportunity=opportunity, now=now, explain=explain)
         items = reserve_items(decision)
-        if not items:
-            return replace(decision, attempts=attempt)
         decision = replace(decision, attempts=attempt)
         try:
-            ids = ledger.reserve(items, reference=order.id)
+            ids = ledger.commit(OrderHold(order, decision, tuple(items)))
         except InsufficientStock as exc:  # someone took the stock between read and write
             last = exc
             continue

@@ -117,6 +117,12 @@ class DbLedger:
                 s, [(keys[(it.node, it.sku)], it.qty) for it in items],
                 reference=reference, order_line_ids=order_line_ids, methods=methods)
 
+    def commit(self, hold: Any) -> list[int]:
+        """Hold a decided order's items (allocation.ledger.OrderHold), all or nothing."""
+        if not hold.items:
+            return []
+        return self.reserve(hold.items, reference=hold.order.id)
+
     def release(self, reservation_ids: Sequence[int]) -> None:
         """Release open reservations."""
         with self._tx() as s:

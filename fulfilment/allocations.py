@@ -15,8 +15,9 @@ from anyio import to_thread
 from allocation.costs import CostModel
 from allocation.decision import Decision
 from allocation.errors import InsufficientStock, OrderExists, UnknownReference
+from allocation.ledger import OrderHold
 from allocation.network import UNLIMITED, Network, Order, OrderLine, unique_skus
-from allocation.service import decide
+from allocation.service import allocate, decide, reserve_items
 from data.availability import SkuIds
 from data.db import Database
 from data.group_commit import BatchCommitter
@@ -214,31 +215,60 @@ def _stored_answer(ctx: AllocationContext, p: _Prepared) -> dict[str, Any] | Non
     return None if stored is None else {**stored, "replayed": True}
 
 
-def _decide_job(ctx: AllocationContext, p: _Prepared, req: AllocationRequest,
-                attempt: int) -> OrderJob:
-    """Decide on a fresh snapshot (no lock held) and make the order's write job."""
-    snapshot = SnapshotLedger(ctx.db, p.network.codes, p.node_ids, ctx.skus, p.capacity,
-                              node_rows=p.node_rows)
-    skus, _, _ = unique_skus(p.order.lines)
-    atp = snapshot.atp(skus)
-    decision, _ = decide(p.order, p.network, atp, req.policy, cost=ctx.cost,
-                         capacity=snapshot.capacity_left(), zone_matrix=ctx.zones(),
-                         opportunity=ctx.opportunity(req.policy), now=utcnow())
-    decision = replace(decision, attempts=attempt)
-    status, states = _status(decision, req)
-    rec = OrderRecord(
-        external_id=req.order_id, method=req.method, pickup_node_id=p.pickup_id,
-        ship_zip=req.zip, ship_lat=p.order.lat, ship_lon=p.order.lon, status=status,
-        lines=[(k + 1, p.sku_ids[x.sku], x.qty, st)
-               for k, (x, st) in enumerate(zip(req.lines, states, strict=True))],
-        holds=_holds(decision, p.network, p.node_ids, p.sku_ids))
+class ServiceLedger:
+    """The allocation core's ledger for one request: ATP and pick load from a snapshot
+    (no lock held), commits through the batch writer (`data.order_writer`), which holds
+    the stock and records the order, its lines and its answer in one transaction."""
 
-    def decided(res_ids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
-        out = replace(decision, reservations=tuple(res_ids)).to_dict()
-        return out, {"order_id": req.order_id, "status": status.value, "dry_run": False,
-                     "decision": out}
+    def __init__(self, ctx: AllocationContext, p: _Prepared, req: AllocationRequest) -> None:
+        self.ctx, self.p, self.req = ctx, p, req
+        self.node_codes = p.network.codes
+        self._snapshot = SnapshotLedger(ctx.db, p.network.codes, p.node_ids, ctx.skus,
+                                        p.capacity, node_rows=p.node_rows)
+        self.outcome: Written | Replayed | None = None
 
-    return OrderJob(rec, decided, p.idempotency)
+    def atp(self, skus: Sequence[str]) -> np.ndarray:
+        """ATP of the SKUs at every node, from a fresh snapshot."""
+        return self._snapshot.atp(skus)
+
+    def capacity_left(self) -> np.ndarray | None:
+        """Pick capacity left, of the same snapshot."""
+        return self._snapshot.capacity_left()
+
+    def job(self, hold: OrderHold) -> OrderJob:
+        """The batch writer's job for a decided order."""
+        p, req, decision = self.p, self.req, hold.decision
+        status, states = _status(decision, req)
+        rec = OrderRecord(
+            external_id=req.order_id, method=req.method, pickup_node_id=p.pickup_id,
+            ship_zip=req.zip, ship_lat=p.order.lat, ship_lon=p.order.lon, status=status,
+            lines=[(k + 1, p.sku_ids[x.sku], x.qty, st)
+                   for k, (x, st) in enumerate(zip(req.lines, states, strict=True))],
+            holds=_holds(decision, p.network, p.node_ids, p.sku_ids))
+
+        def decided(res_ids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+            out = replace(decision, reservations=tuple(res_ids)).to_dict()
+            return out, {"order_id": req.order_id, "status": status.value, "dry_run": False,
+                         "decision": out}
+
+        return OrderJob(rec, decided, p.idempotency)
+
+    def commit(self, hold: OrderHold) -> list[int]:
+        """Write the order with its holds (InsufficientStock: nothing written, decide again)."""
+        out = _write_now(self.ctx, self.job(hold))
+        self.outcome = out
+        return out.reservation_ids if isinstance(out, Written) else []
+
+    def decide_hold(self, attempt: int) -> OrderHold:
+        """One decision on a fresh snapshot, as allocation.service.allocate makes it."""
+        p, ctx, req = self.p, self.ctx, self.req
+        skus, _, _ = unique_skus(p.order.lines)
+        atp = self.atp(skus)
+        decision, _ = decide(p.order, p.network, atp, req.policy, cost=ctx.cost,
+                             capacity=self.capacity_left(), zone_matrix=ctx.zones(),
+                             opportunity=ctx.opportunity(req.policy), now=utcnow())
+        decision = replace(decision, attempts=attempt)
+        return OrderHold(p.order, decision, tuple(reserve_items(decision)))
 
 
 def _answer(ctx: AllocationContext, out: Written | Replayed) -> dict[str, Any]:
@@ -270,16 +300,15 @@ def _allocate(ctx: AllocationContext, req: AllocationRequest,
     stored = _stored_answer(ctx, p)
     if stored is not None:
         return stored
-    last: InsufficientStock | None = None
-    for attempt in range(1, RACE_ATTEMPTS + 1):
-        try:
-            return _answer(ctx, _write_now(ctx, _decide_job(ctx, p, req, attempt)))
-        except InsufficientStock as exc:  # another order took the units: decide again
-            last = exc
-        except DuplicateOrder:
-            raise _exists(req) from None
-    assert last is not None
-    raise last
+    led = ServiceLedger(ctx, p, req)
+    try:
+        allocate(p.order, p.network, led, req.policy, cost=ctx.cost, zone_matrix=ctx.zones(),
+                 opportunity=ctx.opportunity(req.policy), now=utcnow(),
+                 max_attempts=RACE_ATTEMPTS)
+    except DuplicateOrder:
+        raise _exists(req) from None
+    assert led.outcome is not None
+    return _answer(ctx, led.outcome)
 
 
 async def allocate_async(ctx: AllocationContext, req: AllocationRequest,
@@ -292,10 +321,12 @@ async def allocate_async(ctx: AllocationContext, req: AllocationRequest,
     stored = _stored_answer(ctx, p)
     if stored is not None:
         return stored
+    led = ServiceLedger(ctx, p, req)
     last: InsufficientStock | None = None
+    # allocate()'s loop, with the write awaited instead of waited for.
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
-            out = await asyncio.wrap_future(ctx.writer.submit(_decide_job(ctx, p, req, attempt)))
+            out = await asyncio.wrap_future(ctx.writer.submit(led.job(led.decide_hold(attempt))))
             return _answer(ctx, out)
         except InsufficientStock as exc:
             last = exc
