@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.costs import CostModel, DistanceRates, zone_from_miles, zones_for
-from allocation.network import Network, Order, unique_skus
 from allocation.geo import haversine_miles_pre
+from allocation.network import Network, Order, unique_skus
 from optimizer.problem import ProblemData
 
 __all__ = ["Candidates", "build_candidates", "eligible_mask"]
@@ -347,11 +347,7 @@ def build_candidates(
         hour = clock.hour + clock.minute / 60.0
         extra_store = timing.processing_days_store + (hour >= timing.cutoff_hour_store)
         extra_dc = timing.processing_days_dc + (hour >= timing.cutoff_hour_dc)
-        if len(nodes) <= 64:
-            totals = [(extra_store if s else extra_dc) + d
-                      for s, d in zip(is_store.tolist(), days.tolist(), strict=True)]
-        else:
-            totals = (np.where(is_store, extra_store, extra_dc) + days).tolist()
+        totals = (np.where(is_store, extra_store, extra_dc) + days).tolist()
         day0 = clock.date()
         table = {d: _plus_days(day0, int(d)) for d in set(totals)}
         dates = [table[d] for d in totals]

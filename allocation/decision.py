@@ -10,7 +10,7 @@ import numpy as np
 
 from allocation.candidates import Candidates
 from allocation.network import Network, Order
-from optimizer.problem import Lists, Plan, small
+from optimizer.problem import Plan
 
 __all__ = ["Allocation", "CostBreakdown", "Decision", "LineDecision", "Parcel", "RunnerUp",
            "build_decision"]
@@ -162,77 +162,29 @@ def _runner_up(cands: Candidates, plan: Plan, s: int, codes: tuple[str, ...],
                load: np.ndarray | None = None) -> RunnerUp | None:
     d = cands.data
     q = int(d.qty[s])
+    col = plan.x[:, s]
     if load is None:
         load = plan.x.sum(axis=1)
-    others = load - plan.x[:, s]
-    ok = (d.avail[:, s] >= q) & (d.capacity - others >= q) & (plan.x[:, s] == 0)
-    if not ok.any():
+    others = load - col
+    ok = (d.avail[:, s] >= q) & (d.capacity - others >= q) & (col == 0)
+    if not np.count_nonzero(ok):
         return None
     used_after = others > 0
     # Taking the line out of the plan saves its units and any parcel it alone needed.
-    saved = float(d.unit_cost[:, s] @ plan.x[:, s]) + float(
-        d.parcel_cost[(plan.x[:, s] > 0) & ~used_after].sum())
+    saved = float(d.unit_cost[:, s] @ col) + float(
+        d.parcel_cost[(col > 0) & ~used_after].sum())
     if plan.unfilled[s] > 0:
         saved += float(d.unfilled_unit_cost[s] * plan.unfilled[s])
         if plan.unfilled.sum() == plan.unfilled[s]:
             saved += d.unfilled_parcel_cost
     cost = d.unit_cost[:, s] * q + np.where(used_after, 0.0, d.parcel_cost)
     if d.max_parcels is not None:
-        ok &= used_after | (used_after.sum() < d.parcel_limit)
-        if not ok.any():
+        ok &= used_after | (np.count_nonzero(used_after) < d.parcel_limit)
+        if not np.count_nonzero(ok):
             return None
     m = int(np.where(ok, cost, np.inf).argmin())
     return RunnerUp(codes[int(cands.nodes[m])], cands.methods[m], float(cost[m]),
                     float(cost[m]) - saved)
-
-
-# Up to this many candidates the runner-up is found in plain Python (numpy's per-call cost
-# dominates on a handful of nodes); above it, vectorised. Both give the same floats: every
-# value is one IEEE product or sum of the same operands, and a sum of several terms (a line
-# split over nodes, or several parcels only it needed) is left to numpy as before.
-_PY_NODES = 48
-
-
-def _runner_up_py(cands: Candidates, plan: Plan, s: int, codes: tuple[str, ...],
-                  py: Lists, columns: tuple[list[tuple[int, ...]], list[tuple[float, ...]]],
-                  load: list[int], n_used: int, col: dict[int, int],
-                  unfilled: list[int]) -> RunnerUp | None:
-    """`_runner_up` on Python lists: `load` per node, `n_used` nodes with a load, `col` =
-    {node: units of column s}. The same candidates, costs and first-of-equals choice."""
-    if not load:
-        return None  # no candidates
-    d = cands.data
-    q = py.qty[s]
-    avail, unit = columns[0][s], columns[1][s]
-    parcel, cap = py.parcel, py.cap
-    # Nodes that supply only this line: taking it away closes their parcel.
-    alone = [n for n, v in col.items() if load[n] == v]
-    # Without the line, the plan uses n_used - len(alone) nodes; a node outside it can take
-    # the line only while the parcel limit leaves room.
-    room = d.max_parcels is None or n_used - len(alone) < d.parcel_limit
-    m, best = -1, np.inf
-    for n, (a, u, p, c, ld) in enumerate(zip(avail, unit, parcel, cap, load, strict=True)):
-        # others = load (the node does not hold the line: n not in col)
-        if a >= q and c - ld >= q and n not in col and (ld > 0 or room):
-            cost = u * q + (0.0 if ld > 0 else p)
-            if cost < best:
-                m, best = n, cost
-    if m < 0:
-        return None
-    if len(col) == 1:
-        ((n0, q0),) = col.items()
-        saved = unit[n0] * q0
-    else:  # zero or several terms: numpy's own sum, as ever
-        saved = float(d.unit_cost[:, s] @ plan.x[:, s])
-    if len(alone) <= 1:
-        saved += parcel[alone[0]] if alone else 0.0
-    else:
-        saved += float(d.parcel_cost[np.array(sorted(alone))].sum())
-    if unfilled[s] > 0:
-        saved += py.unf[s] * unfilled[s]
-        if sum(unfilled) == unfilled[s]:
-            saved += d.unfilled_parcel_cost
-    return RunnerUp(codes[int(cands.nodes[m])], cands.methods[m], best, best - saved)
 
 
 def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan,
@@ -250,57 +202,27 @@ def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan
     # Units per used node (ascending) as [(column, units)], and per column as {node: units}.
     per_node: dict[int, list[tuple[int, int]]] = {}
     per_col: list[dict[int, int]] = [{} for _ in range(d.n_lines)]
-    rl, cl = rows.tolist(), cols.tolist()
-    if x.size <= 256:  # a short list beats numpy's two-array indexing
-        flat, width = x.ravel().tolist(), x.shape[1]
-        values = [flat[n * width + c] for n, c in zip(rl, cl, strict=True)]
-    else:
-        values = x[rows, cols].tolist()
-    for n, c, v in zip(rl, cl, values, strict=True):
+    for n, c, v in zip(rows.tolist(), cols.tolist(), x[rows, cols].tolist(), strict=True):
         per_node.setdefault(n, []).append((c, v))
         per_col[c][n] = v
     parcels = []
     for n, items in per_node.items():
-        if len(items) == 1:
-            # One column: each dot product below is a single IEEE product (exactly numpy's).
-            ((c, v),) = items
-            comp = CostBreakdown(parcels=cands.parcel.item(n),
-                                 shipping=cands.ship_unit.item(n, c) * v,
-                                 pick=cands.pick_unit.item(n, c) * v,
-                                 opportunity=cands.opp_unit.item(n, c) * v)
-            units = v
-        else:
-            comp = CostBreakdown(parcels=cands.parcel.item(n),
-                                 shipping=float(cands.ship_unit[n] @ x[n]),
-                                 pick=float(cands.pick_unit[n] @ x[n]),
-                                 opportunity=float(cands.opp_unit[n] @ x[n]))
-            units = sum(v for _, v in items)
-        parcels.append(Parcel(codes[nodes[n]], methods[n], units,
+        comp = CostBreakdown(parcels=cands.parcel.item(n),
+                             shipping=float(cands.ship_unit[n] @ x[n]),
+                             pick=float(cands.pick_unit[n] @ x[n]),
+                             opportunity=float(cands.opp_unit[n] @ x[n]))
+        parcels.append(Parcel(codes[nodes[n]], methods[n], sum(v for _, v in items),
                               tuple(skus[c] for c, _ in items), comp,
                               None if promise_of is None else promise_of[n]))
-    unfilled = plan.unfilled.tolist()
     unfilled_cost = 0.0
-    if sum(unfilled) > 0:
-        left = [s for s, u in enumerate(unfilled) if u]
-        if len(left) == 1:
-            dot = d.unfilled_unit_cost.item(left[0]) * unfilled[left[0]]
-        else:
-            dot = float(d.unfilled_unit_cost @ plan.unfilled)
-        unfilled_cost = d.unfilled_parcel_cost + dot
+    if plan.unfilled.sum() > 0:
+        unfilled_cost = d.unfilled_parcel_cost + float(d.unfilled_unit_cost @ plan.unfilled)
     total = CostBreakdown(
         parcels=sum(p.cost.parcels for p in parcels),
         shipping=sum(p.cost.shipping for p in parcels), pick=sum(p.cost.pick for p in parcels),
         opportunity=sum(p.cost.opportunity for p in parcels), unfilled=unfilled_cost)
 
-    py = small(d) if explain and len(nodes) <= _PY_NODES else None
-    if explain:
-        load_py = [0] * len(nodes)
-        for n, items in per_node.items():
-            load_py[n] = sum(v for _, v in items)
-        n_used = len(per_node)
-        load = np.array(load_py, np.int64) if py is None else None
-        if py is not None:
-            columns = (list(zip(*py.avail, strict=True)), list(zip(*py.unit, strict=True)))
+    load = x.sum(axis=1) if explain else None
     # Hand each distinct SKU's units to its order lines in line order (duplicates share).
     remaining = {s: sorted(col.items()) for s, col in enumerate(per_col)}
     unit_cost = d.unit_cost
@@ -319,11 +241,7 @@ def build_decision(order: Order, network: Network, cands: Candidates, plan: Plan
             if pool[0][1] == 0:
                 pool.pop(0)
         line_cost += need * unf_unit[s]
-        runner = None
-        if explain:
-            runner = (_runner_up(cands, plan, s, codes, load) if py is None else
-                      _runner_up_py(cands, plan, s, codes, py, columns, load_py, n_used,
-                                    per_col[s], unfilled))
+        runner = _runner_up(cands, plan, s, codes, load) if explain else None
         lines.append(LineDecision(
             k, line.sku, line.qty, tuple(allocs), need,
             _reason(cands, plan, s) if need else None, line_cost, runner))

@@ -121,42 +121,6 @@ class Plan:
         return np.flatnonzero(self.x.sum(axis=1) > 0)
 
 
-# Problems of at most this many (node, line) cells take plain-Python paths: numpy's per-call
-# overhead dominates on a handful of cells. The paths give bit-identical floats: they use only
-# single IEEE operations (a product, a sum of two, a comparison, a min) on the same operands;
-# a sum of several nonzero terms is always left to numpy, on the same array as the
-# vectorised path, so no summation order is ever re-implemented.
-PY_CELLS = 64
-
-
-class Lists:
-    """A small problem's arrays as Python lists (see `small`)."""
-
-    __slots__ = ("avail", "cap", "n_lines", "n_nodes", "parcel", "qty", "total", "unf", "unit")
-
-    def __init__(self, data: ProblemData) -> None:
-        self.qty: list[int] = data.qty.tolist()
-        self.avail: list[list[int]] = data.avail.tolist()
-        self.unit: list[list[float]] = data.unit_cost.tolist()
-        self.parcel: list[float] = data.parcel_cost.tolist()
-        self.cap: list[int] = data.capacity.tolist()
-        self.unf: list[float] = data.unfilled_unit_cost.tolist()
-        self.total = sum(self.qty)  # data.qty.sum()
-        self.n_nodes = len(self.parcel)
-        self.n_lines = len(self.qty)
-
-
-def small(data: ProblemData) -> Lists | None:
-    """The problem as Python lists when it has at most PY_CELLS cells (memoised), else None."""
-    memo = data.__dict__
-    try:
-        return memo["_lists"]  # type: ignore[no-any-return]
-    except KeyError:
-        lists = Lists(data) if data.avail.size <= PY_CELLS else None
-        memo["_lists"] = lists
-        return lists
-
-
 def memo_of(data: ProblemData) -> dict[str, object]:
     """Scratch space for values derived from the (immutable) problem, e.g. its bounds."""
     return data.__dict__
@@ -164,41 +128,10 @@ def memo_of(data: ProblemData) -> dict[str, object]:
 
 def plan_cost(data: ProblemData, plan: Plan) -> float:
     """Cost of a plan under the problem's cost arrays (float dollars)."""
-    py = small(data)
-    if py is not None and plan.x.shape == data.avail.shape \
-            and plan.unfilled.shape == data.qty.shape:
-        return _plan_cost_py(data, py, plan.x.tolist(), plan.unfilled.tolist(), plan)
     used = plan.x.sum(axis=1) > 0
     cost = float(data.parcel_cost[used].sum()) + float((data.unit_cost * plan.x).sum())
     if plan.unfilled.sum() > 0:
         cost += data.unfilled_parcel_cost + float(data.unfilled_unit_cost @ plan.unfilled)
-    return cost
-
-
-def _plan_cost_py(data: ProblemData, py: Lists, x: list[list[int]], unfilled: list[int],
-                  plan: Plan) -> float:
-    """plan_cost on lists: one-term sums in Python, several terms through numpy as before."""
-    used = [n for n, row in enumerate(x) if sum(row) > 0]
-    if len(used) <= 1:
-        parcels = py.parcel[used[0]] if used else 0.0
-    else:
-        parcels = float(data.parcel_cost[np.array(used)].sum())
-    terms = [(n, i) for n, row in enumerate(x) for i, v in enumerate(row) if v]
-    if len(terms) == 1:
-        ((n, i),) = terms
-        units = py.unit[n][i] * x[n][i]
-    elif not terms:
-        units = 0.0
-    else:
-        units = float((data.unit_cost * plan.x).sum())
-    cost = parcels + units
-    if sum(unfilled) > 0:
-        left = [i for i, u in enumerate(unfilled) if u]
-        if len(left) == 1:
-            dot = py.unf[left[0]] * unfilled[left[0]]
-        else:
-            dot = float(data.unfilled_unit_cost @ plan.unfilled)
-        cost += data.unfilled_parcel_cost + dot
     return cost
 
 

@@ -17,10 +17,10 @@ import pytest
 
 import allocation.candidates as C
 from allocation.costs import CostModel, Timing, promise_dates, zone_from_miles, zones_for
+from allocation.geo import haversine_miles, haversine_miles_pre
 from allocation.network import Network, Order, OrderLine, unique_skus
 from allocation.policies import get_policy
 from allocation.service import decide
-from allocation.geo import haversine_miles, haversine_miles_pre
 from tests.allocation.test_decide_golden import GOLDEN, _cases, digest, snapshot
 from tests.allocation.test_decide_golden import _network as golden_network
 

@@ -37,13 +37,13 @@ SKUS = [f"SKU-{i:06d}" for i in range(1, 101)]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The demo network, its cost model, capacity left, zone chart, and an ATP reader."""
-    from fulfilment.allocations import AllocationContext
     from data.db import Database
     from data.demo import DemoParams, build_network
     from data.demo_write import write_network
     from data.migrate import upgrade
     from data.models import utcnow
     from data.stock_ledger import SnapshotLedger
+    from fulfilment.allocations import AllocationContext
     from tests.benchmarks.test_bench_service_load import _tx_zips
 
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('decide')) / 'demo.db'}"

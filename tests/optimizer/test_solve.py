@@ -1,4 +1,5 @@
-"""Problem validation, fast paths, time limits and the subset-DP claim of exactness."""
+"""Problem validation, trusted problems, fast paths, time limits and the subset-DP claim of
+exactness."""
 
 from __future__ import annotations
 
@@ -72,6 +73,10 @@ def test_all_unfilled_when_nothing_available() -> None:
     result = solve(data)
     assert result.plan.unfilled.tolist() == [1, 1]
     assert result.cost == pytest.approx(16.0 + 40.0)
+    none = ProblemData([2], np.zeros((0, 1)), np.zeros((0, 1)), [], [], [3.0], 5.0)
+    result = solve(none)
+    assert result.plan.x.shape == (0, 1) and result.plan.unfilled.tolist() == [2]
+    assert result.cost == 5.0 + 6.0 and result.optimal
 
 
 def test_time_limit_still_returns_a_feasible_plan() -> None:
@@ -132,3 +137,15 @@ def test_partitions_enumerate_bell_numbers() -> None:
         assert len({tuple(sorted(p)) for p in parts}) == len(parts)
         assert all(sum(bin(int(m)).count("1") for m in p) == lines for p in itertools.islice(
             parts, 50))
+
+
+def test_trusted_problem_data_is_frozen_like_the_checked_one() -> None:
+    checked = _two_node_problem(unit_cost=[[10.0, 1.0], [0.5, 0.5]], max_parcels=2)
+    trusted = ProblemData.trusted(
+        checked.qty.copy(), checked.avail.copy(), checked.unit_cost.copy(),
+        checked.parcel_cost.copy(), checked.capacity.copy(), checked.unfilled_unit_cost.copy(),
+        checked.unfilled_parcel_cost, checked.max_parcels)
+    for name in ("qty", "avail", "unit_cost", "parcel_cost", "capacity", "unfilled_unit_cost"):
+        assert not getattr(trusted, name).flags.writeable
+        assert np.array_equal(getattr(trusted, name), getattr(checked, name))
+    assert solve(trusted).cost == solve(checked).cost
