@@ -17,6 +17,7 @@ from forecasting.metrics import mase_rmsse
 from forecasting.models import (
     ADIDA,
     IMAPA,
+    MAPA,
     SBA,
     SES,
     TSB,
@@ -29,7 +30,7 @@ from forecasting.models import (
     SeasonalNaive,
 )
 
-__all__ = ["ADIDA", "IMAPA", "SBA", "SES", "TSB", "AutoModel", "Croston", "FitResult",
+__all__ = ["ADIDA", "IMAPA", "MAPA", "SBA", "SES", "TSB", "AutoModel", "Croston", "FitResult",
            "ForecastArrays", "Holt", "HoltWinters", "MovingAverage", "Naive", "SeasonalNaive",
            "classify", "fit_arrays", "forecast", "forecast_arrays", "lead_time_demand",
            "mase_rmsse", "order_up_to_level", "safety_stock", "warmup"]

@@ -79,6 +79,34 @@ def count_quantile(mu: float, var: float, p: float) -> float:
 
 
 @njit(cache=True)
+def count_cdf(mu: float, var: float, k: float) -> float:
+    """P(K <= k) for the count distribution of `count_quantile` (same mean/variance rule)."""
+    if k < 0.0:
+        return 0.0
+    if mu <= 0.0:
+        return 1.0
+    if mu > _NORMAL_ABOVE:
+        z = (k + 0.5 - mu) / math.sqrt(max(var, mu))
+        return 0.5 * math.erfc(-z / math.sqrt(2.0))
+    top = int(k)
+    if var > mu * (1.0 + 1e-9):
+        r = mu * mu / (var - mu)
+        q = mu / (r + mu)
+        pk = math.exp(r * math.log1p(-q))
+        cdf = pk
+        for i in range(top):
+            pk *= (i + r) / (i + 1.0) * q
+            cdf += pk
+        return min(cdf, 1.0)
+    pk = math.exp(-mu)
+    cdf = pk
+    for i in range(1, top + 1):
+        pk *= mu / i
+        cdf += pk
+    return min(cdf, 1.0)
+
+
+@njit(cache=True)
 def sorted_quantile(sorted_x: np.ndarray, n: int, p: float) -> float:
     """Linear-interpolated quantile of the first n values of an ascending array."""
     if n == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from forecasting._intermittent import SBA_FACTOR, fit_adida, fit_croston, fit_tsb
+from forecasting._intermittent import SBA_FACTOR, fit_adida, fit_croston, fit_mapa_tsb, fit_tsb
 from forecasting._simd import LANES
 from forecasting._smoothing import (
     HEAD,
@@ -29,7 +29,7 @@ from forecasting._smoothing import (
 )
 
 MODEL_NAMES = ("naive", "snaive", "ma", "ses", "holt", "holt_winters", "croston", "sba",
-               "tsb", "adida", "imapa")
+               "tsb", "adida", "imapa", "mapa")
 MODEL_IDS = {name: i for i, name in enumerate(MODEL_NAMES)}
 N_MODELS = len(MODEL_NAMES)
 N_PARAMS = 3  # width of the per-model fixed-parameter row (NaN = optimise / default)
@@ -40,10 +40,10 @@ def fit_one(model: int, x: np.ndarray, m: int, params: np.ndarray, state: np.nda
             fitted: np.ndarray) -> None:
     """Fit one model to one series: writes its state row and one-step fitted values.
 
-    `fitted` of size 0 asks for point forecasts only: SES, Croston, SBA and TSB then skip
-    the in-sample values; the other models write into scratch.
+    `fitted` of size 0 asks for point forecasts only: SES, Croston, SBA, TSB and MAPA-TSB
+    then skip the in-sample values; the other models write into scratch.
     """
-    if fitted.size != x.size and not (model == 3 or 6 <= model <= 8):
+    if fitted.size != x.size and not (model == 3 or 6 <= model <= 8 or model == 11):
         fitted = np.empty(x.size)
     if model == 0:
         fit_naive(x, m, state, fitted)
@@ -65,8 +65,10 @@ def fit_one(model: int, x: np.ndarray, m: int, params: np.ndarray, state: np.nda
         fit_tsb(x, params[0], params[1], state, fitted)
     elif model == 9:
         fit_adida(x, False, state, fitted)
-    else:
+    elif model == 10:
         fit_adida(x, True, state, fitted)
+    else:
+        fit_mapa_tsb(x, state, fitted)
     state[NONNEG] = nonneg_flag(x)
 
 
@@ -200,11 +202,13 @@ def _window_error(x: np.ndarray, model: int, m: int, params: np.ndarray, h: int,
     n = x.size
     err = 0.0
     used = 0
+    # Models with a point-only path skip the in-sample values (only the forecast is scored).
+    point_only = model == 3 or 6 <= model <= 8 or model == 11
     for w in range(n_windows, 0, -1):
         origin = n - w * h
         if origin < min_train:
             continue
-        fit_one(model, x[:origin], m, params, state, fitted[:origin])
+        fit_one(model, x[:origin], m, params, state, fitted[:0] if point_only else fitted[:origin])
         predict_one(state, m, pred)
         for k in range(h):
             e = x[origin + k] - pred[k]
@@ -213,43 +217,65 @@ def _window_error(x: np.ndarray, model: int, m: int, params: np.ndarray, h: int,
     return err / used if used > 0 else np.inf
 
 
+@njit(cache=True)
+def cv_windows(n: int, h: int, n_windows: int, min_train: int) -> int:
+    """Number of rolling-origin windows of h steps a series of length n affords."""
+    used = 0
+    for w in range(1, n_windows + 1):
+        if n - w * h >= min_train:
+            used += 1
+    return used
+
+
 @njit(cache=True, parallel=True)
 def select_batch(y: np.ndarray, indptr: np.ndarray, candidates: np.ndarray,
-                 classes: np.ndarray, fallback: np.ndarray, m: int, params: np.ndarray,
-                 h: int, n_windows: int, squared: bool, tol: float) -> np.ndarray:
+                 classes: np.ndarray, prior: np.ndarray, prior_tol: np.ndarray, m: int,
+                 params: np.ndarray, h: int, n_windows: int, min_windows: int, squared: bool,
+                 tol: float) -> np.ndarray:
     """Combination weights (n_series, n_models) from rolling-origin cross-validation.
 
-    `candidates[c, j]` says whether model j competes for series of demand class c. Every
-    candidate whose CV error is within `tol` x the best gets an equal weight (tol = 1 keeps
-    only the best: pure selection). Squared errors rank like RMSSE, absolute errors like
-    MASE (the scale is per series, so it cancels).
+    `candidates[c, j]` says whether model j competes for series of demand class c, and
+    `prior[c]` is the class's default model. A series with fewer than `min_windows` CV
+    windows keeps the prior: one or two h-step windows of zero-heavy demand rank models
+    by noise. Otherwise the prior is kept while its CV error is within `prior_tol[c]` x
+    the best (shrinkage toward the default: another model must win clearly), and else
+    every candidate within `tol` x the best gets an equal weight (tol = 1 keeps only the
+    best). Squared errors rank like RMSSE, absolute errors like MASE (the scale is per
+    series, so it cancels); tolerances are on that metric's scale.
     """
     n_series = indptr.size - 1
     n_models = candidates.shape[1]
     weights = np.zeros((n_series, n_models))
     width = state_width(m)
+    min_train = max(2 * m + 2, 8)
     for s in prange(n_series):
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
         c = classes[s]
+        p = prior[c]
+        if cv_windows(b - a, h, n_windows, min_train) < max(min_windows, 1):
+            weights[s, p] = 1.0  # too little history to rank models: the class default
+            continue
         state = np.empty(width)
         fitted = np.empty(b - a)
         pred = np.empty(h)
         errors = np.full(n_models, np.inf)
-        best, best_e = fallback[c], np.inf
-        min_train = max(2 * m + 2, 8)
+        best_e = np.inf
         for j in range(n_models):
             if not candidates[c, j]:
                 continue
             e = _window_error(x, j, m, params[j], h, n_windows, min_train, squared,
                               state, fitted, pred)
             errors[j] = e
-            if e < best_e:
-                best, best_e = j, e
+            best_e = min(best_e, e)
         if not np.isfinite(best_e):
-            weights[s, best] = 1.0  # too short to cross-validate: the class default
+            weights[s, p] = 1.0
             continue
-        # Squared errors compare as RMSSE^2: take the root so tol means the same for both.
+        # Squared errors compare as RMSSE^2: square the tolerances so they mean the same.
+        keep = best_e * (prior_tol[c] * prior_tol[c] if squared else prior_tol[c])
+        if candidates[c, p] and errors[p] <= keep:
+            weights[s, p] = 1.0
+            continue
         limit = best_e * (tol * tol if squared else tol)
         n_used = 0
         for j in range(n_models):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from forecasting._distributions import count_quantile, sorted_quantile
+from forecasting._distributions import count_cdf, count_quantile, sorted_quantile
 
 
 @njit(cache=True)
@@ -136,3 +136,60 @@ def lead_time_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray,
                 v = mu + sorted_quantile(buf, cnt, levels[j])
                 out[s, j] = max(0.0, v) if nonneg else v
     return ltd_mean, ltd_var, out
+
+
+@njit(cache=True)
+def count_interval(mu: float, var: float, level: float) -> tuple[float, float]:
+    """Interval [lo, hi] of a count whose probability is nearest `level`.
+
+    lo is the (1 - level) / 2 quantile; hi is whichever of the two integers around the
+    remaining probability mass brings P(lo <= K <= hi) nearer the level. The central
+    [q(0.05), q(0.95)] of a low count covers far more than 90%: each quantile rounds up to
+    a whole unit, and the lower one is pinned at zero whenever P(0) > 5%.
+    """
+    if mu <= 0.0:
+        return 0.0, 0.0
+    lo = count_quantile(mu, var, 0.5 * (1.0 - level))
+    below = count_cdf(mu, var, lo - 1.0)
+    hi = count_quantile(mu, var, min(below + level, 1.0 - 1e-12))
+    if hi > lo:
+        up = count_cdf(mu, var, hi) - below
+        down = count_cdf(mu, var, hi - 1.0) - below
+        if level - down < up - level:
+            hi -= 1.0
+    return lo, hi
+
+
+@njit(cache=True, parallel=True)
+def interval_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: np.ndarray,
+                   level: float, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction intervals (lower, upper), each (n_series, h), of probability `level`.
+
+    Count series: `count_interval` on the same negative binomial / Poisson as the
+    quantiles. Other series: the central residual quantiles (as `quantile_batch`).
+    """
+    n_series, h = mean.shape
+    lower = np.empty((n_series, h))
+    upper = np.empty((n_series, h))
+    a_lo = 0.5 * (1.0 - level)
+    for s in prange(n_series):
+        a, b = indptr[s], indptr[s + 1]
+        x = y[a:b]
+        buf = np.empty(b - a)
+        cnt, mse, mean_fit = _residual_sums(x, fitted[a:b], window, 1, buf)
+        count = is_count_series(x)
+        phi = _dispersion(mse, mean_fit)
+        nonneg = count or x.min() >= 0.0
+        for k in range(h):
+            mu = mean[s, k]
+            if count:
+                lo, hi = count_interval(mu, phi * mu, level)
+            else:
+                lo = mu + sorted_quantile(buf, cnt, a_lo)
+                hi = mu + sorted_quantile(buf, cnt, 1.0 - a_lo)
+                if nonneg:
+                    lo = max(lo, 0.0)
+                    hi = max(hi, 0.0)
+            lower[s, k] = lo
+            upper[s, k] = hi
+    return lower, upper

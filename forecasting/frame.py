@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,11 +36,29 @@ _SEASON_BY_FREQ = {"D": 7, "B": 5, "h": 24, "H": 24, "W": 52, "M": 12, "ME": 12,
                    "Q": 4, "QE": 4, "QS": 4}
 
 
+# Period-end aliases pandas 2.2 renamed (and deprecates): "M" -> "ME", "Q" -> "QE", ...
+_RENAMED_ALIASES = {"M": "ME", "Q": "QE", "Y": "YE", "A": "YE", "BM": "BME", "BQ": "BQE",
+                    "BY": "BYE", "BA": "BYE"}
+_ALIAS = re.compile(r"^(\d*)([A-Za-z]+)(-.*)?$")
+
+
+def to_offset(freq: str) -> pd.DateOffset:
+    """pandas offset of a frequency string; "M", "Q", "Y" work on pandas 2.1 and 2.2+ alike."""
+    match = _ALIAS.match(freq)
+    if match and match.group(2) in _RENAMED_ALIASES:
+        modern = f"{match.group(1)}{_RENAMED_ALIASES[match.group(2)]}{match.group(3) or ''}"
+        try:
+            return pd.tseries.frequencies.to_offset(modern)
+        except ValueError:  # pandas < 2.2 knows only the old alias
+            pass
+    return pd.tseries.frequencies.to_offset(freq)
+
+
 def season_length_for(freq: str | int) -> int:
     """Season length implied by a frequency: weekly for days, yearly for weeks/months."""
     if isinstance(freq, int):
         return 1
-    base = pd.tseries.frequencies.to_offset(freq).name.split("-")[0]
+    base = to_offset(freq).name.split("-")[0]
     return _SEASON_BY_FREQ.get(base, 1)
 
 
@@ -334,7 +353,7 @@ def _future_ds(last_ds: pd.Series, h: int, freq: str | int) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(last_ds):
         step = int(freq) if isinstance(freq, int) else 1
         return (last_ds.to_numpy()[:, None] + step * steps[None, :]).reshape(-1)
-    offset = pd.tseries.frequencies.to_offset(freq)
+    offset = to_offset(freq)
     last = pd.DatetimeIndex(last_ds.to_numpy() if pd.api.types.is_datetime64_any_dtype(last_ds)
                             else pd.to_datetime(last_ds))
     if isinstance(offset, pd.offsets.Tick) and last.tz is None:

@@ -36,3 +36,17 @@ def interval_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) 
     """Share of actuals inside [lower, upper] (inclusive: quantiles of counts are integers)."""
     actual = np.asarray(actual)
     return float(np.mean((actual >= lower) & (actual <= upper)))
+
+
+def scaled_pinball(y_train: np.ndarray, indptr: np.ndarray, actual: np.ndarray,
+                   quantiles: np.ndarray, levels: tuple[float, ...] | np.ndarray,
+                   seasonality: int = 1) -> np.ndarray:
+    """Per-series pinball loss averaged over steps and levels, scaled like MASE (M5 SPL)."""
+    mae, _ = _scales(np.asarray(y_train, dtype=np.float64), np.asarray(indptr), seasonality)
+    act = np.asarray(actual, dtype=np.float64)[:, :, None]
+    q = np.asarray(quantiles, dtype=np.float64)
+    tau = np.asarray(levels, dtype=np.float64)[None, None, :]
+    diff = act - q
+    loss = np.maximum(tau * diff, (tau - 1.0) * diff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return loss.mean(axis=(1, 2)) / mae

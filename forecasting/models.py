@@ -20,6 +20,7 @@ from forecasting.core import (
     check_levels,
     fit_arrays,
     lead_time_from_fit,
+    prediction_interval_from_fit,
     quantiles_from_fit,
 )
 
@@ -59,6 +60,11 @@ class _Model:
         """Demand quantiles (n_series, h, n_levels)."""
         fit = self._fitted()
         return quantiles_from_fit(fit, _predict(fit, check_horizon(h)), check_levels(levels))
+
+    def predict_interval(self, h: int, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Prediction intervals (lower, upper), each (n_series, h), of probability `level`."""
+        fit = self._fitted()
+        return prediction_interval_from_fit(fit, _predict(fit, check_horizon(h)), level)
 
     def lead_time_demand(self, lead_time: int, levels: Sequence[float]
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,8 +169,14 @@ class IMAPA(_Model):
     name = "imapa"
 
 
+class MAPA(_Model):
+    """TSB averaged over temporal aggregation levels 1, 2 and 3 (MAPA-style)."""
+
+    name = "mapa"
+
+
 class AutoModel(_Model):
-    """Per series: Syntetos-Boylan class, then the candidates within tol of the least CV error."""
+    """Per series: Syntetos-Boylan class, its default unless CV clearly prefers other models."""
 
     name = "auto"
 
@@ -186,5 +198,5 @@ class AutoModel(_Model):
 
 MODEL_CLASSES: dict[str, type[_Model]] = {
     cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, SES, Holt, HoltWinters,
-                              Croston, SBA, TSB, ADIDA, IMAPA, AutoModel)
+                              Croston, SBA, TSB, ADIDA, IMAPA, MAPA, AutoModel)
 }

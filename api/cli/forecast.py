@@ -9,7 +9,7 @@ import typer
 from api.cli.app import app
 
 MODEL_CHOICES = ("auto", "naive", "snaive", "ma", "ses", "holt", "holt_winters", "croston",
-                 "sba", "tsb", "adida", "imapa")
+                 "sba", "tsb", "adida", "imapa", "mapa")
 
 
 def _parse_quantiles(text: str) -> tuple[float, ...]:

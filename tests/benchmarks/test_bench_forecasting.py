@@ -45,6 +45,13 @@ key, date and y once (~4 ms for shared str objects or categorical codes; one str
 per row means reading 1.8M string objects, ~17-20 ms, about the machine's memory
 bandwidth); the output frame ~2-3 ms; the kernels: Croston ~3 ms, TSB ~5 ms, SES ~9 ms
 (four series per SIMD pass).
+
+Issue 16 (MAPA default and robust selection for `auto`, 2026-12-04, BENCH_ROUNDS=3, one
+run each, load 2.6-5.7): auto 650 -> 935 series/s (statsforecast 6 -> 9 in those runs),
+ratio 115.9x -> 101.5x, arrays 113.4x -> 102.7x; the single-model kernels are unchanged
+(their cells moved within the run-to-run noise above, e.g. str/series Croston 19.8x ->
+12.4x, TSB 21.3x -> 23.8x, SES 18.3x -> 17.4x). Cold start 47.9 s -> 63.8 s (empty cache;
+one more kernel), warm 1.36 s -> 2.22 s. Accuracy: tests/benchmarks/test_bench_forecast_accuracy.py.
 """
 
 from __future__ import annotations

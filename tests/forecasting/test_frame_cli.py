@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,45 @@ def test_cli_reports_missing_columns(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
     assert "expected columns ['unique_id', 'ds', 'y']" in result.output
+
+
+def _monthly(n_series: int = 3, n: int = 40, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = [pd.DataFrame({"unique_id": f"part{i}",
+                            "ds": pd.date_range("1998-01-31", periods=n, freq="ME"),
+                            "y": (rng.random(n) < 0.3) * rng.integers(1, 4, n).astype(float)})
+              for i in range(n_series)]
+    return pd.concat(frames).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("freq", ["M", "ME", "MS"])
+def test_forecast_monthly_uses_yearly_season_and_month_steps(freq: str) -> None:
+    df = _monthly()
+    if freq == "MS":
+        df["ds"] = df["ds"] - pd.offsets.MonthBegin(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # "M" must not hit pandas' deprecation
+        out = forecast(df, 12, freq, "auto", quantiles=(0.05, 0.95))
+    first = out[out["unique_id"] == "part0"]
+    step = pd.offsets.MonthBegin(1) if freq == "MS" else pd.offsets.MonthEnd(1)
+    assert list(first["ds"]) == list(pd.date_range(df["ds"].max() + step, periods=12,
+                                                   freq="MS" if freq == "MS" else "ME"))
+    # 40 months afford one 12-month CV window: every slow mover keeps the MAPA-TSB default.
+    assert set(out["model"]) == {"mapa"}
+    arrays = forecast_arrays(df["y"].to_numpy(), np.array([0, 40, 80, 120]), 12, "auto",
+                             quantiles=(0.05, 0.95), season_length=12)
+    assert np.allclose(out["mean"].to_numpy(), arrays.mean.reshape(-1))
+
+
+def test_cli_forecasts_monthly_data(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    _monthly().to_csv(src, index=False)
+    result = CliRunner().invoke(app, ["forecast", str(src), "--horizon", "12", "--freq", "M",
+                                      "--out", str(dst), "--model", "auto",
+                                      "--quantiles", "0.05,0.5,0.95"])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(dst, parse_dates=["ds"])
+    assert len(out) == 36
+    assert out["ds"].min() == pd.Timestamp("2001-05-31")
+    assert (out["ds"].dt.is_month_end).all()
+    assert (out["q0.95"] >= out["q0.5"]).all() and (out["mean"] >= 0).all()

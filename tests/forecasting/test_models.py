@@ -124,7 +124,8 @@ def test_auto_uses_intermittent_models_for_sparse_series() -> None:
     rng = np.random.default_rng(5)
     sparse = rng.binomial(1, 0.1, 400) * rng.integers(1, 4, 400).astype(float)
     res = forecast_arrays(sparse, np.array([0, 400]), 14, "auto")
-    assert set(res.models[0].split("+")) <= {"ses", "ma", "holt_winters", "tsb", "adida", "imapa"}
+    assert set(res.models[0].split("+")) <= {"mapa", "ses", "ma", "holt_winters", "tsb", "adida",
+                                             "imapa"}
     assert res.mean.shape == (1, 14) and res.quantiles.shape == (1, 14, 3)
     best_only = forecast_arrays(sparse, np.array([0, 400]), 14, "auto", combine_tol=1.0)
     assert "+" not in best_only.models[0]
