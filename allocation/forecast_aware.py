@@ -26,15 +26,21 @@ import numpy as np
 from allocation.candidates import Candidates, build_candidates
 from allocation.costs import CostModel, OpportunityCosts
 from allocation.network import Network, Order, OrderLine
+from optimizer.colgen import nearest_candidates
 from optimizer.dlp import DLPType
-from optimizer.pattern import PatternLP, WalkInDemand
+from optimizer.lagrange import LagrangeLP, LagrangeParams
+from optimizer.pattern import PatternLP, PatternParams, WalkInDemand
 from optimizer.problem import Plan, SolveParams
 from optimizer.solve import solve
+from optimizer.transport import TransportLP
 
 log = logging.getLogger("omni.pricing")
 
 __all__ = ["ForecastAwarePolicy", "ForecastParams", "ForecastPricer", "PriceBook",
-           "PriceRefresher", "order_types"]
+           "PriceRefresher", "order_types", "single_line_transport", "type_regions"]
+
+
+_FORMS = ("auto", "pattern", "hybrid", "lagrange", "transport")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,26 @@ class ForecastParams:
     resolve_on_stockout: bool = False
     refresh_seconds: float = 60.0  # service: also refresh after this long without one
     max_iterations: int = 100  # column-generation rounds per re-solve
+    # A re-solve stops once the LP is provably within this share of its optimum (Lagrangian
+    # bound): the last few columns a warm re-solve finds move the value by less, and each
+    # costs a simplex pass.
+    gap: float = 1e-5
+    # How the LP is solved. "pattern": the exact pattern LP every time (column generation,
+    # GLOP warm dual simplex). "lagrange": Lagrangian dual ascent (`optimizer.lagrange`), a
+    # fixed number of compiled pricing passes per solve, no simplex pivots. "hybrid": exact
+    # first solve, then the ascent from its duals. "transport": order types aggregated to
+    # (region, SKU) units (blind to parcel consolidation: measured 4-7% worse). "auto":
+    # pattern up to `exact_max_types` order types (a warm re-solve is then milliseconds),
+    # lagrange beyond (the simplex pivots of thousands of types cost seconds per re-solve).
+    form: str = "auto"
+    exact_max_types: int = 2_000
+    lagrange_rounds: int = 10  # pricing passes per Lagrangian re-solve
+    lagrange_first_rounds: int = 150  # ... of a first solve without an exact start
+    candidates: int = 0  # "lagrange": price each type over its nearest this many nodes (0: all)
+    # Re-solve every max(resolve_every, order types / types_per_order) orders: a re-solve
+    # costs about in proportion to the order types, so the LP time per order stays flat as
+    # instances grow (6,336 types: every 100 orders; 32,000: every 500).
+    types_per_order: int = 64
     background: bool = True  # service: solve on a thread; replay always solves inline
 
     def __post_init__(self) -> None:
@@ -58,6 +84,14 @@ class ForecastParams:
             raise ValueError(f"expected refresh_seconds > 0, got {self.refresh_seconds}")
         if self.max_iterations < 1:
             raise ValueError(f"expected max_iterations >= 1, got {self.max_iterations}")
+        if not 0.0 <= self.gap < 1.0:
+            raise ValueError(f"expected 0 <= gap < 1, got {self.gap}")
+        if self.form not in _FORMS:
+            raise ValueError(f"expected form {' | '.join(_FORMS)}, got {self.form!r}")
+        if self.lagrange_rounds < 1 or self.lagrange_first_rounds < 1:
+            raise ValueError("expected lagrange_rounds >= 1 and lagrange_first_rounds >= 1")
+        if self.candidates < 0 or self.types_per_order < 1:
+            raise ValueError("expected candidates >= 0 and types_per_order >= 1")
 
 
 @dataclass(frozen=True)
@@ -101,6 +135,48 @@ def order_types(
     return types, np.array(counts, np.float64)
 
 
+def type_regions(expected: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Region of each expected order type: one per demand location and method."""
+    ids: dict[tuple[Any, ...], int] = {}
+    return np.array([ids.setdefault((round(float(e["lat"]), 6), round(float(e["lon"]), 6),
+                                     str(e.get("method", "ship")), e.get("pickup_node")),
+                                    len(ids)) for e in expected], np.int64)
+
+
+def single_line_transport(
+    network: Network, sku_codes: Sequence[str], cost: CostModel,
+    expected: Sequence[Mapping[str, Any]], capacity: np.ndarray | None = None,
+) -> TransportLP:
+    """The transportation LP of one-SKU, one-unit order types (exact for them).
+
+    Arc costs come from one priced single-line order per region (location and method):
+    parcel + unit cost of every eligible node, so a 1,000-node network with demand in a
+    few hundred regions prices its arcs in a few hundred candidate builds, not one per
+    (region, SKU) type.
+    """
+    col = {s: j for j, s in enumerate(sku_codes)}
+    region = type_regions(expected)
+    n_regions = int(region.max()) + 1 if len(region) else 0
+    n = len(network)
+    unit = np.full((n, n_regions), np.inf)
+    unfilled = np.zeros(n_regions)
+    first: dict[int, int] = {}
+    for k, r in enumerate(region.tolist()):
+        first.setdefault(r, k)
+    ones = np.ones((n, 1), np.int64)
+    for r, k in first.items():
+        e = expected[k]
+        order = Order(id=f"region-{r}", lines=(OrderLine(str(e["skus"][0]), 1),),
+                      lat=float(e["lat"]), lon=float(e["lon"]),
+                      method=str(e.get("method", "ship")), pickup_node=e.get("pickup_node"))
+        d = build_candidates(network, order, ones, cost)
+        unit[d.nodes, r] = d.data.unit_cost[:, 0] + d.data.parcel_cost
+        unfilled[r] = d.data.unfilled_parcel_cost + float(d.data.unfilled_unit_cost[0])
+    sku = np.array([col[str(e["skus"][0])] for e in expected], np.int64)
+    return TransportLP(unit, np.arange(len(expected)), region, sku, np.zeros(len(expected)),
+                       unfilled[region], len(expected), (n, len(sku_codes)), capacity)
+
+
 class ForecastPricer:
     """Stock prices from the LP of the demand that remains until the next replenishment."""
 
@@ -115,13 +191,44 @@ class ForecastPricer:
         # beyond it competes with online orders for ATP in the LP.
         self.safety = safety
         self.sku_codes = tuple(sku_codes)
-        types, self.counts = order_types(network, sku_codes, cost, expected, stock)
-        self.total = float(self.counts.sum())
         self.walkins = walkins or WalkInDemand.empty()
-        self.lp = PatternLP(types, (len(network), len(sku_codes)), capacity)
+        shape = (len(network), len(sku_codes))
+        p = self.params
+        form = p.form
+        self.exact: PatternLP | None = None
+        self.dual: LagrangeLP | TransportLP | None = None
+        self.last_solve_seconds = 0.0
+        self.solve_seconds: list[float] = []  # every solve's wall time, first included
         self.solves = 0
         self.seconds = 0.0
         self.last_value = float("nan")
+        self._scale = 0.0  # the first solve's value: re-solves' tolerance is money, not share
+        if form in ("auto", "transport") and all(
+                len(set(map(str, e["skus"]))) == 1 for e in expected):
+            # One-SKU order types (the service's online demand): the transportation form is
+            # the pattern LP itself, built per region instead of per type.
+            self.form = "transport"
+            self.dual = single_line_transport(network, sku_codes, cost, expected, capacity)
+            self.counts = np.array([float(e["count"]) for e in expected], np.float64)
+            self.total = float(self.counts.sum())
+            self.resolve_every = p.resolve_every
+            return
+        types, self.counts = order_types(network, sku_codes, cost, expected, stock)
+        self.total = float(self.counts.sum())
+        if form == "auto":
+            form = "pattern" if len(types) <= p.exact_max_types else "lagrange"
+        self.form = form
+        # Orders between re-solves (the replay's cadence; the service refreshes by its own).
+        self.resolve_every = max(p.resolve_every, -(-len(types) // p.types_per_order))
+        if form in ("pattern", "hybrid"):
+            self.exact = PatternLP(types, shape, capacity, PatternParams(warm_up_rounds=30))
+        if form in ("hybrid", "lagrange"):
+            lp_types = (nearest_candidates(types, p.candidates, always=~network.is_store)
+                        if form == "lagrange" and p.candidates else types)
+            self.dual = LagrangeLP(lp_types, shape, capacity, LagrangeParams(
+                first_rounds=p.lagrange_first_rounds, rounds=p.lagrange_rounds))
+        if form == "transport":
+            self.dual = TransportLP.from_types(types, type_regions(expected), shape, capacity)
 
     def remaining_share(self, orders_seen: int) -> float:
         """Share of the forecast still to come: expected orders left over expected in total.
@@ -145,10 +252,24 @@ class ForecastPricer:
             floor = np.asarray(self.safety)[walk.node, walk.sku]
             walk = WalkInDemand(walk.node, walk.sku, np.maximum(walk.qty - floor, 0.0),
                                 walk.margin)
-        self.lp.update(self.counts * share, stock, capacity, walk)
-        res = self.lp.solve(max_iterations=self.params.max_iterations)
+        counts = self.counts * share
+        if self.exact is not None and (self.form == "pattern" or self.solves == 0):
+            self.exact.update(counts, stock, capacity, walk)
+            res = self.exact.solve(max_iterations=self.params.max_iterations,
+                                   gap=self.params.gap, scale=self._scale)
+            if isinstance(self.dual, LagrangeLP):  # hybrid: the ascent goes on from here
+                self.dual.update(counts, stock, capacity, walk)
+                self.dual.start_from(res.stock_prices, self.exact.cap_prices)
+        else:
+            assert self.dual is not None
+            self.dual.update(counts, stock, capacity, walk)
+            res = self.dual.solve()
+        if self.solves == 0:
+            self._scale = abs(res.value)
         self.solves += 1
-        self.seconds += time.perf_counter() - start
+        self.last_solve_seconds = time.perf_counter() - start
+        self.solve_seconds.append(self.last_solve_seconds)
+        self.seconds += self.last_solve_seconds
         self.last_value = res.value
         return OpportunityCosts(self.sku_codes, np.maximum(res.stock_prices, 0.0))
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import pywraplp
 
 from optimizer.problem import ProblemData, SolveParams
 from optimizer.solve import solve
@@ -81,66 +80,14 @@ def dlp_bound(
     max_iterations: int = 500,
     tol: float = 1e-7,
 ) -> DLPResult:
-    """Solve the DLP to optimality (or to `max_iterations` rounds of column generation)."""
+    """Solve the DLP to optimality (or to `max_iterations` rounds of column generation).
+
+    The same master and exact pricing as `optimizer.pattern.PatternLP` (every type priced
+    in one compiled pass, `optimizer.colgen`), solved once.
+    """
+    from optimizer.pattern import PatternLP  # pattern builds on this module's types
+
     inv = np.asarray(inventory, dtype=np.float64)
-    n_nodes, n_skus = inv.shape
-    solver = pywraplp.Solver.CreateSolver("GLOP")
-    demand = [solver.Constraint(t.count, t.count) for t in types]
-    stock: dict[tuple[int, int], pywraplp.Constraint] = {}
-    caps: dict[int, pywraplp.Constraint] = {}
-    objective = solver.Objective()
-    n_cols = 0
-
-    def add_column(k: int, cost: float, x: np.ndarray) -> None:
-        nonlocal n_cols
-        t = types[k]
-        var = solver.NumVar(0.0, solver.infinity(), f"c{n_cols}")
-        n_cols += 1
-        objective.SetCoefficient(var, cost)
-        demand[k].SetCoefficient(var, 1.0)
-        for a, b in zip(*np.nonzero(x), strict=True):
-            key = (int(t.nodes[a]), int(t.skus[b]))
-            if key not in stock:
-                stock[key] = solver.Constraint(-solver.infinity(), float(inv[key]))
-            stock[key].SetCoefficient(var, float(x[a, b]))
-            n = key[0]
-            if capacity is not None and capacity[n] < _UNCAPPED:
-                if n not in caps:
-                    caps[n] = solver.Constraint(-solver.infinity(), float(capacity[n]))
-                caps[n].SetCoefficient(var, caps[n].GetCoefficient(var) + float(x[a, b]))
-
-    for k, t in enumerate(types):
-        # Everything unfilled: always feasible, so the master LP always has a solution.
-        x0 = np.zeros((len(t.nodes), len(t.skus)), np.int64)
-        add_column(k, t.unfilled_parcel_cost + float(t.unfilled_unit_cost.sum()), x0)
-    objective.SetMinimization()
-    converged = False
-    iterations = 0
-    prices = np.zeros((n_nodes, n_skus))
-    cap_prices = np.zeros(n_nodes)
-    for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported afterwards
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
-            raise RuntimeError("DLP master problem was not solved to optimality")
-        prices[:] = 0.0
-        for (n, s), con in stock.items():
-            prices[n, s] = max(-con.dual_value(), 0.0)  # <= rows of a min LP: duals <= 0
-        cap_prices[:] = 0.0
-        for n, con in caps.items():
-            cap_prices[n] = max(-con.dual_value(), 0.0)
-        # Read every dual before adding columns: adding invalidates the solution.
-        duals = [con.dual_value() for con in demand]
-        new = []
-        for k, t in enumerate(types):
-            if t.count <= 0:
-                continue
-            cost, x, _ = _price(t, prices, cap_prices)
-            reduced = (cost + float((prices[np.ix_(t.nodes, t.skus)] * x).sum())
-                       + float(cap_prices[t.nodes] @ x.sum(axis=1)) - duals[k])
-            if reduced < -tol * max(1.0, abs(cost)):
-                new.append((k, cost, x))
-        for k, cost, x in new:
-            add_column(k, cost, x)
-        if not new:
-            converged = True
-            break
-    return DLPResult(objective.Value(), prices.copy(), iterations, n_cols, converged)
+    lp = PatternLP(types, inv.shape, capacity)
+    lp.update(np.array([t.count for t in types], np.float64), inv)
+    return lp.solve(max_iterations=max_iterations, tol=tol)

@@ -14,7 +14,9 @@ runs short, and the unfilled arc bounds what it could be worth. Construction is 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,23 +24,45 @@ from scipy.optimize import linprog
 
 from optimizer.pattern import WalkInDemand
 
-__all__ = ["RegionDemand", "TransportParams", "TransportResult", "solve_transport"]
+__all__ = ["RegionDemand", "TransportLP", "TransportParams", "TransportResult", "solve_transport"]
 
 
 @dataclass(frozen=True, eq=False)
 class RegionDemand:
-    """Expected online units per (region, SKU) (COO) and the per-unit unfilled cost by region."""
+    """Expected online units per (region, SKU) (COO) and the per-unit unfilled cost by region.
+
+    `pair_cost` (optional) is added to every arc of a pair (the share of a parcel a unit of
+    that pair carries when its order ships whole), and `pair_unfilled` (optional) replaces
+    the region's unfilled cost for that pair: aggregated multi-line order types keep their
+    per-unit parcel share this way.
+    """
 
     region: np.ndarray  # (P,)
     sku: np.ndarray  # (P,)
     qty: np.ndarray  # (P,) >= 0
     unfilled_cost: np.ndarray  # (R,)
+    pair_cost: np.ndarray | None = None  # (P,)
+    pair_unfilled: np.ndarray | None = None  # (P,)
 
     def __post_init__(self) -> None:
         if not (len(self.region) == len(self.sku) == len(self.qty)):
             raise ValueError("expected region, sku and qty of one common length")
         if (np.asarray(self.qty) < 0).any():
             raise ValueError("expected demand qty >= 0")
+        for extra in (self.pair_cost, self.pair_unfilled):
+            if extra is not None and len(extra) != len(self.qty):
+                raise ValueError("expected pair_cost / pair_unfilled of the pairs' length")
+
+    def unfilled(self) -> np.ndarray:
+        """(P,) cost of leaving one unit of each pair unfilled."""
+        if self.pair_unfilled is not None:
+            return np.asarray(self.pair_unfilled, np.float64)
+        return np.asarray(self.unfilled_cost, np.float64)[np.asarray(self.region, np.int64)]
+
+    def scaled(self, factor: float) -> RegionDemand:
+        """The same demand times `factor` (what remains of the horizon)."""
+        return RegionDemand(self.region, self.sku, np.asarray(self.qty) * factor,
+                            self.unfilled_cost, self.pair_cost, self.pair_unfilled)
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,9 @@ def _arcs(stock: np.ndarray, unit_cost: np.ndarray, demand: RegionDemand,
     ok &= np.cumsum(ok, axis=1) <= params.k_nearest
     pair, slot = np.nonzero(ok)
     node = cand[pair, slot]
-    gain = cost[node, region[pair]] - np.asarray(demand.unfilled_cost, np.float64)[region[pair]]
+    gain = cost[node, region[pair]] - demand.unfilled()[pair]
+    if demand.pair_cost is not None:
+        gain = gain + np.asarray(demand.pair_cost, np.float64)[pair]
     useful = gain < 0  # an arc dearer than leaving the unit unfilled is never used
     return pair[useful], node[useful], gain[useful]
 
@@ -203,17 +229,136 @@ def solve_transport(
     ub = np.concatenate([np.full(n_arcs, np.inf), w_qty_lp])
     bounds = np.column_stack([np.zeros(n_arcs + n_walk), ub])
     built = time.perf_counter()
-    res = linprog(c, A_ub=a_ub, b_ub=np.concatenate(b), bounds=bounds, method=params.method)
-    solved = time.perf_counter()
-    if res.status != 0:
-        raise RuntimeError(f"transport LP failed: {res.message}")
     prices = np.zeros(n_nodes * n_skus)
     prices[row_keys[w_rows[w_alone]]] = alone_price
-    prices[row_keys[lp_rows]] = np.maximum(-res.ineqlin.marginals[n_pairs:n_pairs + n_stock],
-                                           0.0)
+    fun = 0.0
+    if len(c):  # else everything was fixed by the presolve, or nothing is asked
+        res = linprog(c, A_ub=a_ub, b_ub=np.concatenate(b), bounds=bounds,
+                      method=params.method)
+        if res.status != 0:
+            raise RuntimeError(f"transport LP failed: {res.message}")
+        fun = float(res.fun)
+        prices[row_keys[lp_rows]] = np.maximum(
+            -res.ineqlin.marginals[n_pairs:n_pairs + n_stock], 0.0)
+    solved = time.perf_counter()
     # Undo the shift: every demanded unit was first charged as unfilled, every walk-in as lost.
-    value = (float(res.fun) + fixed_value + alone_value
-             + float(qty @ np.asarray(demand.unfilled_cost)[demand.region])
+    value = (fun + fixed_value + alone_value
+             + float(qty @ demand.unfilled())
              + float(w_qty @ w_margin))
     return TransportResult(value, prices.reshape(n_nodes, n_skus), n_arcs, n_rows,
                            built - start, solved - built)
+
+
+class TransportLP:
+    """Order types aggregated to (region, SKU) units: the transportation form of the pattern
+    LP, with `PatternLP`'s update/solve interface so a pricer can use either.
+
+    Every line of a type is one unit of its (region, SKU) pair; a unit carries its share of
+    a parcel on every arc (`line_parcel`: parcel / lines, as if its order shipped whole) and
+    costs `line_unfilled` when left unfilled. Split parcels are what the aggregation cannot
+    see; for one-unit single-line types (the service's online demand) it is exact. Every
+    solve is cold (HiGHS, vectorised build), so its time does not depend on how far the
+    state moved.
+    """
+
+    def __init__(self, unit_cost: np.ndarray, line_type: np.ndarray, line_region: np.ndarray,
+                 line_sku: np.ndarray, line_parcel: np.ndarray, line_unfilled: np.ndarray,
+                 n_types: int, shape: tuple[int, int], capacity: np.ndarray | None = None,
+                 params: TransportParams | None = None) -> None:
+        self.shape = shape
+        n_nodes, n_skus = shape
+        self.params = params or TransportParams(k_nearest=min(n_nodes, 8), scan=n_nodes)
+        self.capacity = None if capacity is None else np.asarray(capacity, np.float64)
+        self.unit_cost = np.asarray(unit_cost, np.float64)  # (nodes, regions)
+        keys = np.asarray(line_region, np.int64) * n_skus + np.asarray(line_sku, np.int64)
+        self.pair_keys, self._line_pair = np.unique(keys, return_inverse=True)
+        self._line_type = np.asarray(line_type, np.int64)
+        self._line_parcel = np.asarray(line_parcel, np.float64)
+        self._line_unfilled = np.asarray(line_unfilled, np.float64)
+        self.n_types = n_types
+        self._counts = np.zeros(n_types)
+        self._inv = np.zeros(shape)
+        self._cap = self.capacity
+        self._walk: WalkInDemand | None = None
+        self.columns = 0
+        self.last_stats: dict[str, float] = {}
+
+    @staticmethod
+    def from_types(types: Sequence[Any], region: np.ndarray, shape: tuple[int, int],
+                   capacity: np.ndarray | None = None,
+                   params: TransportParams | None = None) -> TransportLP:
+        """Aggregate pattern-LP order types (`optimizer.dlp.DLPType`) by their region."""
+        region = np.asarray(region, np.int64)
+        n_regions = int(region.max()) + 1 if len(region) else 0
+        cost = np.full((shape[0], n_regions), np.inf)
+        lt, lr, ls, lp, lu = [], [], [], [], []
+        for k, t in enumerate(types):
+            r = int(region[k])
+            unit = np.where(np.asarray(t.allowed, bool), np.asarray(t.unit_cost, np.float64),
+                            np.inf)
+            best = unit.min(axis=1)
+            ok = np.isfinite(best)
+            nodes = np.asarray(t.nodes, np.int64)
+            cost[nodes[ok], r] = np.minimum(cost[nodes[ok], r], best[ok])
+            n_l = len(t.skus)
+            lt.append(np.full(n_l, k))
+            lr.append(np.full(n_l, r))
+            ls.append(np.asarray(t.skus, np.int64))
+            share = float(np.min(t.parcel_cost)) / n_l if len(t.parcel_cost) else 0.0
+            lp.append(np.full(n_l, share))
+            lu.append(np.asarray(t.unfilled_unit_cost, np.float64)
+                      + float(t.unfilled_parcel_cost) / n_l)
+
+        def cat(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0)
+
+        return TransportLP(cost, cat(lt).astype(np.int64), cat(lr).astype(np.int64),
+                           cat(ls).astype(np.int64), cat(lp), cat(lu), len(types), shape,
+                           capacity, params)
+
+    def demand(self, counts: np.ndarray) -> RegionDemand:
+        """Units per (region, SKU) for these type counts, with count-weighted parcel shares."""
+        n_skus = self.shape[1]
+        w = np.asarray(counts, np.float64)[self._line_type]
+        n_p = len(self.pair_keys)
+        qty = np.bincount(self._line_pair, weights=w, minlength=n_p)
+        safe = np.where(qty > 0, qty, 1.0)
+        parcel = np.bincount(self._line_pair, weights=w * self._line_parcel, minlength=n_p)
+        unfilled = np.bincount(self._line_pair, weights=w * self._line_unfilled,
+                               minlength=n_p)
+        region = self.pair_keys // n_skus
+        return RegionDemand(region, self.pair_keys % n_skus, qty,
+                            np.zeros(int(region.max()) + 1 if n_p else 0),
+                            pair_cost=parcel / safe, pair_unfilled=unfilled / safe)
+
+    def update(self, counts: np.ndarray, inventory: np.ndarray,
+               capacity: np.ndarray | None = None,
+               walkins: WalkInDemand | None = None) -> None:
+        """New right-hand sides, as `PatternLP.update`."""
+        counts = np.asarray(counts, np.float64)
+        if counts.shape != (self.n_types,) or (counts < 0).any():
+            raise ValueError(f"expected {self.n_types} counts >= 0")
+        inv = np.asarray(inventory, np.float64)
+        if inv.shape != self.shape:
+            raise ValueError(f"expected inventory of shape {self.shape}, got {inv.shape}")
+        self._counts = counts
+        self._inv = np.maximum(inv, 0.0)
+        if capacity is not None and self.capacity is not None:
+            self._cap = np.maximum(np.asarray(capacity, np.float64), 0.0)
+        self._walk = walkins
+
+    def solve(self, **_: Any) -> Any:
+        """Solve cold; a DLPResult-like (value, stock_prices, iterations, columns, converged)."""
+        from optimizer.dlp import DLPResult
+
+        dem = self.demand(self._counts)
+        live = dem.qty > 0
+        dem = RegionDemand(dem.region[live], dem.sku[live], dem.qty[live], dem.unfilled_cost,
+                           dem.pair_cost[live], dem.pair_unfilled[live])  # type: ignore[index]
+        res = solve_transport(self._inv, self.unit_cost, dem, capacity=self._cap,
+                              walkins=self._walk, params=self.params)
+        self.columns = res.arcs
+        self.last_stats = {"iterations": 1.0, "lp_seconds": res.solve_seconds,
+                           "build_seconds": res.build_seconds, "arcs": float(res.arcs),
+                           "rows": float(res.rows)}
+        return DLPResult(res.value, res.stock_prices, 1, res.arcs, True)

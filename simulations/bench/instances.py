@@ -166,7 +166,7 @@ def generate(params: ReplayGenParams) -> dict[str, Any]:
                  "orders_total": n_orders},
     }
 
-__all__ = ["SynthParams", "synth_instance"]
+__all__ = ["BENCH_SIZES", "SynthParams", "synth_instance"]
 
 # Metro areas (lat, lon, population in millions): the demand points of the design.
 _METROS = [
@@ -186,7 +186,13 @@ _DC_SITES = [
 
 @dataclass(frozen=True)
 class SynthParams:
-    """Size and shape of a synthetic instance."""
+    """Size and shape of a synthetic instance.
+
+    Up to 15 demand points are the built-in metro areas and up to 10 DCs the built-in
+    e-commerce sites (the REPLAY.md sample). Larger designs take their demand points from the
+    largest US cities (`data/reference/us_cities_top1k.csv`, by population: the literature's
+    99 cities, or 1,000 regions) and their extra DC sites from large cities too.
+    """
 
     seed: int = 0
     dcs: int = 4
@@ -201,28 +207,92 @@ class SynthParams:
     store_share: float = 0.25  # share of a SKU's stock placed in stores (when stores > 0)
     walkin_units: float = 0.0  # expected walk-in units per store per SKU held
     walkin_margin: float = 12.0
+    # "metros" (the 15 built-in metro areas), "cities" (the largest US cities, up to 1,000)
+    # or "auto": metros when they suffice, else cities.
+    demand_points: str = "auto"
+    name: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("dcs", "metros", "skus", "sets_per_size", "max_skus_per_order", "periods"):
             if getattr(self, name) < 1:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
-        if self.dcs > len(_DC_SITES) or self.metros > len(_METROS):
-            raise ValueError(f"expected dcs <= {len(_DC_SITES)} and metros <= {len(_METROS)}")
+        if self.demand_points not in ("auto", "metros", "cities"):
+            raise ValueError(f"expected demand_points auto | metros | cities, "
+                             f"got {self.demand_points!r}")
+        cap = len(_METROS) if self.demand_points == "metros" else _MAX_CITIES
+        if self.dcs > _MAX_DCS or self.metros > cap:
+            raise ValueError(f"expected dcs <= {_MAX_DCS} and metros <= {cap}")
         if self.expected_orders > self.periods:
             raise ValueError("expected expected_orders <= periods (one order per period)")
         if self.stores < 0 or self.walkin_units < 0 or self.stock_ratio <= 0:
             raise ValueError("expected stores >= 0, walkin_units >= 0 and stock_ratio > 0")
 
+    @property
+    def uses_cities(self) -> bool:
+        """Demand points from the city list (more than the 15 metros, or asked for)."""
+        return self.demand_points == "cities" or (self.demand_points == "auto"
+                                                  and self.metros > len(_METROS))
+
+
+_MAX_CITIES = 1000
+_MAX_DCS = 100
+_SITE_POOL = 300  # extra DC sites are drawn from this many largest cities
+
+# The three benchmark sizes of issue 17 (same design, growing): DCs (+ ship-from-store
+# stores) x demand points x SKUs, orders of up to 5 / 8 / 8 lines.
+BENCH_SIZES: dict[str, SynthParams] = {
+    "small": SynthParams(seed=1, dcs=5, metros=10, skus=20, sets_per_size=5,
+                         max_skus_per_order=5, expected_orders=2900.0, periods=4000,
+                         name="bench-small"),
+    "mid": SynthParams(seed=2, dcs=10, metros=99, skus=50, sets_per_size=8,
+                       max_skus_per_order=8, expected_orders=28000.0, periods=40000,
+                       name="bench-mid"),
+    "large": SynthParams(seed=3, dcs=10, stores=40, metros=1000, skus=1000, sets_per_size=4,
+                         max_skus_per_order=8, expected_orders=50000.0, periods=70000,
+                         name="bench-large"),
+}
+
+
+def _demand_points(rng: np.random.Generator, p: SynthParams) -> list[tuple[float, float, float]]:
+    """(lat, lon, population in millions) of each demand point."""
+    if not p.uses_cities:
+        return [_METROS[i] for i in rng.choice(len(_METROS), p.metros, replace=False)]
+    from data.reference import load_cities
+
+    top = load_cities().head(p.metros)
+    return [(round(float(r.lat), 4), round(float(r.lon), 4), float(r.population) / 1e6)
+            for r in top.itertuples()]
+
+
+def _dc_sites(rng: np.random.Generator, p: SynthParams) -> list[tuple[float, float]]:
+    """The built-in e-commerce sites, then (beyond 10) sites near large cities."""
+    idx = rng.choice(len(_DC_SITES), min(p.dcs, len(_DC_SITES)), replace=False)
+    sites = [_DC_SITES[i] for i in idx]
+    if p.dcs > len(_DC_SITES):
+        from data.reference import load_cities
+
+        pool = load_cities().head(_SITE_POOL)
+        for i in rng.choice(len(pool), p.dcs - len(_DC_SITES), replace=False):
+            r = pool.iloc[int(i)]
+            sites.append((round(float(r.lat) + rng.normal(0, 0.2), 4),
+                          round(float(r.lon) + rng.normal(0, 0.2), 4)))
+    return sites
+
 
 def synth_instance(p: SynthParams) -> dict[str, Any]:
     """An instance dict of the REPLAY.md design (plus stores and walk-ins when asked)."""
     rng = np.random.default_rng(p.seed)
-    dc_idx = rng.choice(len(_DC_SITES), p.dcs, replace=False)
-    metros = [_METROS[i] for i in rng.choice(len(_METROS), p.metros, replace=False)]
+    if p.uses_cities or p.dcs > len(_DC_SITES):
+        sites = _dc_sites(rng, p)
+        metros = _demand_points(rng, p)
+    else:  # the original draw order: seeds of the small design keep their instances
+        dc_idx = rng.choice(len(_DC_SITES), p.dcs, replace=False)
+        sites = [_DC_SITES[i] for i in dc_idx]
+        metros = [_METROS[i] for i in rng.choice(len(_METROS), p.metros, replace=False)]
     nodes: list[dict[str, Any]] = [
-        {"id": f"DC-{k}", "kind": "dc", "lat": _DC_SITES[i][0], "lon": _DC_SITES[i][1],
+        {"id": f"DC-{k}", "kind": "dc", "lat": lat, "lon": lon,
          "ship_from_store": False, "click_and_collect": False, "pick_capacity": None}
-        for k, i in enumerate(dc_idx)]
+        for k, (lat, lon) in enumerate(sites)]
     for k in range(p.stores):
         m = metros[k % len(metros)]
         nodes.append({"id": f"ST-{k}", "kind": "store",
@@ -251,7 +321,7 @@ def synth_instance(p: SynthParams) -> dict[str, Any]:
     for j in range(p.skus):
         total = units[j] * p.stock_ratio * rng.uniform(0.85, 1.15)
         store_total = total * p.store_share if p.stores else 0.0
-        held = rng.choice(p.dcs, int(rng.integers(2, p.dcs + 1)), replace=False)
+        held = rng.choice(p.dcs, int(rng.integers(min(2, p.dcs), p.dcs + 1)), replace=False)
         share = rng.dirichlet(np.full(len(held), 2.0))
         for n, s in zip(held, share, strict=True):
             q = round(float((total - store_total) * s))
@@ -273,7 +343,7 @@ def synth_instance(p: SynthParams) -> dict[str, Any]:
                        "method": "ship", "pickup_node": None,
                        "lines": [{"sku": s, "qty": 1} for s in e["skus"]]})
     inst: dict[str, Any] = {
-        "format": "omni-replay/1", "name": f"synth-{p.seed}", "nodes": nodes,
+        "format": "omni-replay/1", "name": p.name or f"synth-{p.seed}", "nodes": nodes,
         "skus": [{"id": s, "weight_lb": 1.0} for s in skus], "inventory": inventory,
         "costs": {"model": "distance", "per_parcel": 8.759, "per_unit": 0.423,
                   "per_unit_mile": 0.000541, "unfilled_multiplier": 2.0,

@@ -25,7 +25,8 @@ from allocation.network import UNLIMITED, Network, Order, OrderLine
 from allocation.policies import Policy, get_policy
 from allocation.service import allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
-from optimizer.pattern import PatternLP, WalkInDemand
+from optimizer.lagrange import lagrangian_bound
+from optimizer.pattern import WalkInDemand
 
 __all__ = ["Instance", "dlp_of", "hindsight_of", "judge_cost", "load_instance", "run_replay",
            "validate_result"]
@@ -137,7 +138,7 @@ def run_replay(
             lost_units += int(w["qty"]) - sold
             lost_margin += (int(w["qty"]) - sold) * float(w.get("margin", 0.0))
             wk += 1
-        if pricer is not None and (since >= pricer.params.resolve_every or stocked_out):
+        if pricer is not None and (since >= pricer.resolve_every or stocked_out):
             opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
             since, stocked_out = 0, False
         d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity,
@@ -163,8 +164,12 @@ def run_replay(
         result["walkins"] = {"sold_units": sold_units, "lost_units": lost_units,
                              "lost_margin": lost_margin}
     if pricer is not None:
+        again = pricer.solve_seconds[1:]
         result["lp"] = {"solves": pricer.solves, "seconds": pricer.seconds,
-                        "resolve_every": pricer.params.resolve_every}
+                        "resolve_every": pricer.resolve_every, "form": pricer.form,
+                        "first_seconds": pricer.solve_seconds[0] if pricer.solves else 0.0,
+                        "resolve_seconds_mean": float(np.mean(again)) if again else 0.0,
+                        "resolve_seconds_max": float(np.max(again)) if again else 0.0}
     result["total_cost"] = judge_cost(inst.raw, result)
     return result
 
@@ -271,8 +276,21 @@ def _allowed(node: dict[str, Any], order: dict[str, Any]) -> bool:
     return node["kind"] == "dc" or bool(node.get("ship_from_store"))
 
 
+# Up to this many order types the bounds are solved exactly (column generation, GLOP);
+# beyond, the Lagrangian bound of `optimizer.lagrange` (valid, approached from below).
+EXACT_BOUND_TYPES = 15_000
+
+
+def _bound(types: list[DLPType], stock: np.ndarray, caps: np.ndarray | None,
+           max_iterations: int) -> DLPResult:
+    if len(types) <= EXACT_BOUND_TYPES:
+        return dlp_bound(types, stock, caps, max_iterations=max_iterations)
+    return lagrangian_bound(types, stock, caps)
+
+
 def dlp_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
-    """The deterministic LP bound of the instance's `expected_orders` (GLOP, column gen.)."""
+    """The deterministic LP bound of the instance's `expected_orders` (GLOP, column gen.;
+    a Lagrangian lower bound beyond `EXACT_BOUND_TYPES` order types)."""
     usable = inst.usable()
     col = {s: j for j, s in enumerate(inst.skus)}
     types = []
@@ -286,8 +304,7 @@ def dlp_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
         types.append(DLPType(cols, float(e["count"]), cands.nodes, d.unit_cost, d.parcel_cost,
                              d.avail > 0, d.unfilled_unit_cost, d.unfilled_parcel_cost))
     caps = inst.network.pick_capacity
-    return dlp_bound(types, usable, None if (caps >= UNLIMITED).all() else caps,
-                     max_iterations=max_iterations)
+    return _bound(types, usable, None if (caps >= UNLIMITED).all() else caps, max_iterations)
 
 
 def expected_walkins(inst: Instance) -> WalkInDemand:
@@ -327,8 +344,6 @@ def hindsight_of(inst: Instance, max_iterations: int = 500) -> DLPResult:
     for _, node, sku, q in _receipts(inst):
         usable[inst.network.index[node], col[sku]] += q
     expected = realised_types(inst)
-    types, counts = order_types(inst.network, inst.skus, inst.cost, expected, usable)
+    types, _ = order_types(inst.network, inst.skus, inst.cost, expected, usable)
     caps = inst.network.pick_capacity
-    lp = PatternLP(types, usable.shape, None if (caps >= UNLIMITED).all() else caps)
-    lp.update(counts, usable)
-    return lp.solve(max_iterations=max_iterations)
+    return _bound(types, usable, None if (caps >= UNLIMITED).all() else caps, max_iterations)
