@@ -147,7 +147,9 @@ def single_line_transport(
     network: Network, sku_codes: Sequence[str], cost: CostModel,
     expected: Sequence[Mapping[str, Any]], capacity: np.ndarray | None = None,
 ) -> TransportLP:
-    """The transportation LP of one-SKU, one-unit order types (exact for them).
+    """The transportation LP of one-SKU, one-unit order types: their pattern LP itself (on
+    networks of more than 16 nodes each (region, SKU) keeps arcs to its 4 cheapest holders
+    among the region's 64 cheapest nodes, `optimizer.transport`).
 
     Arc costs come from one priced single-line order per region (location and method):
     parcel + unit cost of every eligible node, so a 1,000-node network with demand in a

@@ -164,7 +164,8 @@ def price_table(db: Database, network: Network, cost: CostModel,
     table = pricer.prices(d["atp"], 0, walkin_share=1.0)
     return table, {"seconds": time.perf_counter() - start, "skus": float(len(skus)),
                    "online_types": float(len(d["online"])),
-                   "walkin_rows": float(len(d["walkins"].qty)), "lp_value": pricer.last_value}
+                   "walkin_rows": float(len(d["walkins"].qty)), "lp_value": pricer.last_value,
+                   "transport": float(pricer.form == "transport")}
 
 
 def _price_in_worker(url: str, codes: tuple[str, ...], cost: CostModel,

@@ -5,8 +5,10 @@ unit each) with expected count lambda_k, choose a mix of fulfilment options (eac
 one node, or unfilled) meeting lambda_k, with expected use of each (node, SKU) at most its
 stock and of each node at most its pick capacity. Options are exponentially many, so they
 are generated: given the LP duals, the cheapest option of a type is an uncapacitated per-order
-problem with unit costs raised by the stock prices, solved exactly by `optimizer.solve`.
-The inventory duals are the shadow prices of stock (the opportunity costs of DESIGN.md).
+problem with unit costs raised by the stock prices, solved exactly for every type at once by
+`optimizer.colgen` (`_price` here, the per-order solver, prices what that cannot). The
+inventory duals are the shadow prices of stock (the opportunity costs of DESIGN.md).
+`dlp_bound` solves it with `optimizer.pattern.PatternLP`.
 """
 
 from __future__ import annotations

@@ -256,7 +256,8 @@ class TransportLP:
     Every line of a type is one unit of its (region, SKU) pair; a unit carries its share of
     a parcel on every arc (`line_parcel`: parcel / lines, as if its order shipped whole) and
     costs `line_unfilled` when left unfilled. Split parcels are what the aggregation cannot
-    see; for one-unit single-line types (the service's online demand) it is exact. Every
+    see; for one-unit single-line types (the service's online demand) it is the pattern LP
+    (up to the arc restriction of `TransportParams` on networks over 16 nodes). Every
     solve is cold (HiGHS, vectorised build), so its time does not depend on how far the
     state moved.
     """
@@ -267,7 +268,10 @@ class TransportLP:
                  params: TransportParams | None = None) -> None:
         self.shape = shape
         n_nodes, n_skus = shape
-        self.params = params or TransportParams(k_nearest=min(n_nodes, 8), scan=n_nodes)
+        # Small networks: every holder is an arc (exact). Large ones: the 4 cheapest holders
+        # among a region's 64 cheapest nodes (TransportParams' defaults).
+        self.params = params or (TransportParams(k_nearest=n_nodes, scan=n_nodes)
+                                 if n_nodes <= 16 else TransportParams())
         self.capacity = None if capacity is None else np.asarray(capacity, np.float64)
         self.unit_cost = np.asarray(unit_cost, np.float64)  # (nodes, regions)
         keys = np.asarray(line_region, np.int64) * n_skus + np.asarray(line_sku, np.int64)

@@ -13,7 +13,7 @@ from api.main import create_app
 from api.settings import Settings
 from data.db import Database
 from data.models import Forecast, ForecastRun, Node, Sku
-from fulfilment.pricing import PricingParams, demand_inputs
+from fulfilment.pricing import PricingParams, demand_inputs, price_table
 from tests.factories import seed_tiny
 
 ORDER = {"order_id": "fa-1", "lat": 36.30, "lon": -94.10,
@@ -97,3 +97,28 @@ def test_pricing_params_are_validated() -> None:
         PricingParams(horizon_days=0)
     with pytest.raises(ValueError, match="expected lookback_days > 0, got -1"):
         PricingParams(lookback_days=-1)
+
+
+def test_online_demand_of_a_cell_ships_to_one_centre_and_prices_as_transport(
+        priced: TestClient) -> None:
+    """Every SKU of a grid cell shares the cell's unit-weighted centre (one region of the
+    transportation LP per cell); the refresh prices one-SKU types in that form."""
+    for k, (sku, lat, qty) in enumerate([("SKU-A", 36.20, 1), ("SKU-B", 36.40, 3)]):
+        r = priced.post("/v1/allocations", json={
+            "order_id": f"cell-{k}", "lat": lat, "lon": -94.10, "policy": "optimal",
+            "lines": [{"sku": sku, "qty": qty}]})
+        assert r.status_code in (200, 201), r.text
+    app = priced.app
+    network = app.state.allocation.network()[0]  # type: ignore[attr-defined]
+    with app.state.db.read_session() as s:  # type: ignore[attr-defined]
+        d = demand_inputs(s, network, PricingParams())
+    assert {t["skus"][0] for t in d["online"]} == {"SKU-A", "SKU-B"}
+    assert len({(t["lat"], t["lon"]) for t in d["online"]}) == 1
+    assert d["online"][0]["lat"] == pytest.approx((36.20 * 1 + 36.40 * 3) / 4)
+    table, stats = price_table(app.state.db, network,  # type: ignore[attr-defined]
+                               app.state.allocation.cost, PricingParams())
+    assert stats["online_types"] == 2.0 and stats["transport"] == 1.0
+    assert (table.values >= 0).all()
+    # The walk-in shelf of ST-0001 keeps its margin as its price (walk-ins want all of it).
+    prices = dict(zip(network.codes, table.for_skus(["SKU-A"])[:, 0], strict=True))
+    assert prices["ST-0001"] == pytest.approx(3.49, abs=1e-6)
