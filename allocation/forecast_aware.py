@@ -6,7 +6,11 @@ at stores) against the remaining stock prices every (node, SKU) by its inventory
 per-order optimum adds that price to the unit cost (Acimovic & Graves 2015, re-solved).
 
 - `ForecastAwarePolicy`: the per-order model (the prices arrive through OpportunityCosts).
-- `ForecastPricer`: builds the LP once, re-solves it warm on the remaining demand and stock.
+- `ForecastPricer`: builds the LP once, re-solves it warm on the remaining demand and stock:
+  the exact pattern LP (column generation, GLOP dual simplex) up to 2,000 order types, the
+  Lagrangian dual ascent of `optimizer.lagrange` beyond (6,336 types of up to 8 lines: first
+  solve ~2 s, re-solve ~0.15 s, within 0.1% of the exact prices' cost), and the
+  transportation form for one-SKU types (the service's online demand), where it is exact.
 - `PriceBook` / `PriceRefresher`: the service side, an atomically swapped price table
   refreshed every N orders or T seconds, optionally on a background thread, so a request
   never waits for a solve.
