@@ -375,3 +375,94 @@ class SimulationRun(Base):
     bound: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     started_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+
+# ---------------------------------------------------------------- change feed (outbox)
+class OutboxEvent(Base):
+    """One change to send to other channels, written by triggers in the changing transaction.
+
+    `id` is the order of insertion; `seq` the order of the stream, assigned by the sequencer
+    (data.outbox.sequence) to committed rows: gapless, and per item (position, order) in the
+    order the changes committed. Stock rows carry the position before and after (old_* NULL:
+    a snapshot row); order rows point at their `order_events` row.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # stock | order | resync
+    node_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sku_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    old_on_hand: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_on_hand: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    old_reserved: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_reserved: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    old_safety: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_safety: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    network_atp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    order_event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_ts: Mapped[float] = mapped_column(Float)  # epoch seconds at the change
+
+    __table_args__ = (
+        Index("ix_outbox_unsequenced", "id", postgresql_where="seq IS NULL",
+              sqlite_where="seq IS NULL"),
+    )
+
+
+class OutboxNetworkAtp(Base):
+    """The sequencer's running network ATP per SKU (sum of the latest per-node ATP sent)."""
+
+    __tablename__ = "outbox_network_atp"
+
+    sku_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    atp: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OutboxConsumer(Base):
+    """A reader of the stream (a webhook subscription, the broker publisher): its cursor,
+    the retry state of its head event and the lease of the relay delivering to it."""
+
+    __tablename__ = "outbox_consumers"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
+    next_attempt_ts: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookSubscription(Base):
+    """Where to POST which events: a URL, its signing secret, event types and nodes."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    event_types: Mapped[list] = mapped_column(JSON)  # e.g. ["availability.changed", "order.*"]
+    nodes: Mapped[list | None] = mapped_column(JSON, nullable=True)  # node codes; NULL: all
+    description: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookDeadLetter(Base):
+    """An event a subscription never accepted within the retry window."""
+
+    __tablename__ = "webhook_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"),
+                                                 index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    dead_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    redelivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
