@@ -65,3 +65,7 @@ class PricesUnavailable(DomainError):
 
 class BatchTooLarge(DomainError):
     """A feed carries more events than one call may."""
+
+
+class Gone(DomainError):
+    """What was asked for existed once and was removed (events older than the retention)."""

@@ -18,6 +18,7 @@ from api.allocations.router import router as allocations_router
 from api.auth.dependencies import ANY_SCOPE, require
 from api.catalog.router import router as catalog_router
 from api.dashboard.router import router as dashboard_router
+from api.events.router import router as events_router
 from api.forecasts.router import router as forecasts_router
 from api.health.router import router as health_router
 from api.inventory.router import router as inventory_router
@@ -25,7 +26,7 @@ from api.observability import logs, middleware
 from api.observability.metrics import Metrics
 from api.observability.router import router as metrics_router
 from api.orders.router import router as orders_router
-from api.settings import Settings, get_settings
+from api.settings import Settings, get_settings, relay_params
 from api.simulations.router import router as simulations_router
 from data.db import Checkpointer, Database
 from fulfilment.allocations import AllocationContext
@@ -87,6 +88,15 @@ def _warm(app: FastAPI) -> None:
         log.warning("not everything loaded at start-up", exc_info=True)
 
 
+def _broker(settings: Settings) -> list:  # type: ignore[type-arg]
+    """The JetStream publisher when a NATS URL is set."""
+    if not settings.nats_url:
+        return []
+    from fulfilment.events.nats import NatsPublisher
+
+    return [NatsPublisher(settings.nats_url)]
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the FastAPI application for the given settings (or the environment's)."""
     settings = settings or get_settings()
@@ -114,6 +124,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             app.state.allocation.pricing.start()
         reoptimizer = (asyncio.create_task(_reoptimize_forever(app, settings))
                        if settings.reoptimize_interval_seconds > 0 else None)
+        relay_stop, relay_task = asyncio.Event(), None
+        if settings.relay:
+            from fulfilment.events.relay import Relay
+
+            app.state.relay = Relay(app.state.db, relay_params(settings),
+                                    extra=_broker(settings))
+            relay_task = asyncio.create_task(app.state.relay.run(relay_stop))
         # Load what the first requests would otherwise load on the request path.
         checkpointer = None
         if app.state.db.sqlite and settings.wal_checkpoint_seconds > 0:
@@ -130,6 +147,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         yield
         if _freeze_survivors in gc.callbacks:
             gc.callbacks.remove(_freeze_survivors)
+        if relay_task is not None:
+            relay_stop.set()
+            try:
+                await asyncio.wait_for(relay_task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                relay_task.cancel()
         if sweeper is not None:
             sweeper.cancel()
         if reoptimizer is not None:
@@ -172,6 +195,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(orders_router, prefix="/v1", responses=writes)
     app.include_router(metrics_router, responses=problems.responses(401, 403))
     app.include_router(simulations_router, prefix="/v1", responses=writes)
+    app.include_router(events_router, prefix="/v1", responses=writes)  # scopes per route
     app.include_router(dashboard_router)
 
     @app.get("/", include_in_schema=False)

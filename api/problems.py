@@ -69,6 +69,7 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "PricesUnavailable": (409, "Stock prices not available", "/problems/prices-unavailable"),
     "BatchTooLarge": (413, "Batch too large", "/problems/too-large"),
     "Unauthorized": (401, "Unauthorized", "/problems/unauthorized"),
+    "Gone": (410, "Gone", "/problems/gone"),
     "BadScenario": (422, "Invalid scenario", "/problems/invalid-scenario"),
     "DomainError": (400, "Bad request", "about:blank"),
 }

@@ -54,6 +54,36 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Allocations between price refreshes.")
     price_refresh_seconds: float = Field(
         default=60.0, gt=0, description="Seconds between price refreshes (whichever first).")
+    relay: bool = Field(
+        default=True, description="Run the change-feed relay in the service: sequence the "
+        "outbox and deliver webhooks (and the broker, with nats_url). Safe in every worker "
+        "and beside `omni relay` processes: each consumer is delivered by one at a time.")
+    relay_poll_seconds: float = Field(
+        default=0.05, gt=0, le=10, description="How often the relay and SSE streams look "
+        "for new changes when idle.")
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Seconds a webhook receiver has to answer.")
+    webhook_backoff_seconds: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1,
+        description="Waits before each retry of a refused webhook (JSON list); after the "
+        "last the event is dead-lettered. Default: about 28 hours.")
+    events_keep_days: float = Field(
+        default=7, gt=0, description="Days delivered events stay readable (SSE resume, "
+        "GET /v1/events).")
+    nats_url: str | None = Field(
+        default=None, description="Publish every event to NATS JetStream at this URL "
+        "(subjects omni.events.<type>) and consume the POS feed from omni.feed.>.")
+
+
+def relay_params(settings: Settings):  # type: ignore[no-untyped-def]
+    """The relay's parameters from the settings."""
+    from fulfilment.events.relay import RelayParams
+
+    return RelayParams(poll_seconds=settings.relay_poll_seconds,
+                       timeout_seconds=settings.webhook_timeout_seconds,
+                       lease_seconds=max(15.0, 3 * settings.webhook_timeout_seconds),
+                       backoff=tuple(settings.webhook_backoff_seconds),
+                       keep_seconds=settings.events_keep_days * 86400)
 
 
 def get_settings() -> Settings:

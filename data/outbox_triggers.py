@@ -89,7 +89,7 @@ TRIGGER_NAMES_PG = ("trg_outbox_position_ins", "trg_outbox_position_upd",
                     "trg_outbox_position_del", "trg_outbox_order_event")
 
 # A snapshot starts the stream again: a resync marker, then every position with stock.
-MARKER = f"INSERT INTO outbox (kind, created_ts) VALUES ('resync', {{now}})"
+MARKER = "INSERT INTO outbox (kind, created_ts) VALUES ('resync', {now})"
 SNAPSHOT = (f"INSERT INTO outbox ({COLS}) SELECT 'stock', node_id, sku_id, NULL, on_hand, "
             "NULL, reserved, NULL, safety_stock, {now} FROM stock_positions "
             "WHERE on_hand <> 0 OR reserved <> 0 OR safety_stock <> 0 ORDER BY node_id, sku_id")
@@ -103,7 +103,7 @@ def enable_statements(sqlite: bool) -> list[str]:
                               "EXCLUSIVE MODE"]
     install = list(SQLITE_DROP_V1 + SQLITE_V1) if sqlite else list(
         PG_DROP_V1 + PG_FUNCTIONS_V1 + PG_TRIGGERS_V1)
-    return lock + [MARKER.format(now=now), SNAPSHOT.format(now=now)] + install
+    return [*lock, MARKER.format(now=now), SNAPSHOT.format(now=now), *install]
 
 
 def disable_statements(sqlite: bool) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.cli import core as _core  # noqa: F401  (serve, db upgrade)
 from api.cli import demo as _demo  # noqa: F401
+from api.cli import events as _events  # noqa: F401
 from api.cli import forecast as _forecast  # noqa: F401
 from api.cli import forecast_network as _forecast_network  # noqa: F401
 from api.cli import keys as _keys  # noqa: F401

@@ -15,6 +15,7 @@ after its last retry goes to the dead-letter list and the cursor moves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -262,10 +263,8 @@ class Relay:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def _wait_any(stop: asyncio.Event, tick: asyncio.Event, seconds: float) -> None:

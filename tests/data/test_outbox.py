@@ -115,7 +115,7 @@ def test_concurrent_writers_rebuild_exactly_the_database(database: Database) -> 
                 database.run(work)
                 if j % 5 == 0:
                     outbox.sequence(database)  # sequencers race the writers too
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
