@@ -29,19 +29,20 @@ import numpy as np
 
 from allocation.candidates import Candidates, build_candidates
 from allocation.costs import CostModel, OpportunityCosts
-from allocation.network import Network, Order, OrderLine
+from allocation.network import Network, Order, OrderLine, unique_skus
 from optimizer.colgen import nearest_candidates
 from optimizer.dlp import DLPType
 from optimizer.lagrange import LagrangeLP, LagrangeParams
 from optimizer.pattern import PatternLP, PatternParams, WalkInDemand
-from optimizer.problem import Plan, SolveParams
+from optimizer.problem import Plan, ProblemData, SolveParams
 from optimizer.solve import solve
 from optimizer.transport import TransportLP
 
 log = logging.getLogger("omni.pricing")
 
 __all__ = ["ForecastAwarePolicy", "ForecastParams", "ForecastPricer", "PriceBook",
-           "PriceRefresher", "order_types", "single_line_transport", "type_regions"]
+           "PriceRefresher", "follow_pattern", "order_types", "single_line_transport",
+           "type_regions"]
 
 
 _FORMS = ("auto", "pattern", "hybrid", "lagrange", "transport")
@@ -79,6 +80,10 @@ class ForecastParams:
     # costs about in proportion to the order types, so the LP time per order stays flat as
     # instances grow (6,336 types: every 100 orders; 32,000: every 500).
     types_per_order: int = 64
+    # "pattern": an order of a planned type takes the pattern the LP plans most of it on
+    # (among those its stock still allows), not any pattern the prices make as cheap: at a
+    # degenerate optimum several tie, and the prices alone cannot say how to split them.
+    follow_plan: bool = True
     background: bool = True  # service: solve on a thread; replay always solves inline
 
     def __post_init__(self) -> None:
@@ -105,12 +110,52 @@ class ForecastAwarePolicy:
     name: str = "forecast_aware"
     params: ForecastParams = field(default_factory=ForecastParams)
     solve_params: SolveParams = field(default_factory=SolveParams)
+    # The LP's pattern for this order (SKU -> network row, -1 unfilled), from
+    # `ForecastPricer.pattern_for`; empty: the per-order optimum at the priced costs.
+    pattern: tuple[tuple[str, int], ...] = ()
 
     def plan(self, cands: Candidates) -> tuple[Plan, dict[str, object]]:
-        """Solve the per-order problem whose unit costs already include the stock prices."""
+        """The LP's pattern when it is given and fits, else the per-order optimum whose
+        unit costs already include the stock prices."""
+        if self.pattern:
+            fixed = follow_pattern(cands, dict(self.pattern))
+            if fixed is not None:
+                return fixed, {"method": "lp-pattern", "optimal": False, "solve_seconds": 0.0}
         result = solve(cands.data, self.solve_params)
         return result.plan, {"method": result.method, "optimal": result.optimal,
                              "solve_seconds": result.seconds}
+
+
+def follow_pattern(cands: Candidates, pattern: Mapping[str, int]) -> Plan | None:
+    """The plan that sources every SKU as `pattern` says (network row, -1 unfilled), or None
+    when a SKU is missing from it or its node is no candidate, short of ATP or of capacity."""
+    d: ProblemData = cands.data
+    pos = {int(n): i for i, n in enumerate(cands.nodes.tolist())}
+    x = np.zeros((d.n_nodes, d.n_lines), np.int64)
+    unfilled = np.zeros(d.n_lines, np.int64)
+    for s, sku in enumerate(cands.skus):
+        row = pattern.get(sku)
+        if row is None:
+            return None
+        q = int(d.qty[s])
+        if row < 0:
+            unfilled[s] = q
+            continue
+        i = pos.get(row)
+        if i is None or d.avail[i, s] < q:
+            return None
+        x[i, s] = q
+    per_node = x.sum(axis=1)
+    if (per_node > d.capacity).any() or (
+            d.max_parcels is not None and int((per_node > 0).sum()) > d.max_parcels):
+        return None
+    return Plan(x, unfilled)
+
+
+def _type_key(lat: float, lon: float, method: str, pickup: Any,
+              skus: Sequence[str]) -> tuple[Any, ...]:
+    return (round(float(lat), 6), round(float(lon), 6), str(method), pickup or None,
+            frozenset(map(str, skus)))
 
 
 def order_types(
@@ -209,6 +254,8 @@ class ForecastPricer:
         self.seconds = 0.0
         self.last_value = float("nan")
         self._scale = 0.0  # the first solve's value: re-solves' tolerance is money, not share
+        self.follows = False
+        self._plan: dict[int, list[list[Any]]] = {}  # type -> [[planned orders left, rows]]
         if form in ("auto", "transport") and all(
                 len(set(map(str, e["skus"]))) == 1 for e in expected):
             # One-SKU order types (the service's online demand): the transportation form is
@@ -226,8 +273,20 @@ class ForecastPricer:
         self.form = form
         # Orders between re-solves (the replay's cadence; the service refreshes by its own).
         self.resolve_every = max(p.resolve_every, -(-len(types) // p.types_per_order))
+        # Orders of a planned type follow the LP's primal (`pattern_for`): exact form only.
+        self.follows = form == "pattern" and p.follow_plan
+        if self.follows:
+            self._keys: dict[tuple[Any, ...], int] = {}
+            self._lines: list[dict[str, int]] = []
+            for k, e in enumerate(expected):
+                skus = list(dict.fromkeys(map(str, e["skus"])))
+                self._keys.setdefault(_type_key(e["lat"], e["lon"], e.get("method", "ship"),
+                                                e.get("pickup_node"), skus), k)
+                self._lines.append({c: j for j, c in enumerate(skus)})
+            self._nodes = [np.asarray(t.nodes, np.int64) for t in types]
         if form in ("pattern", "hybrid"):
-            self.exact = PatternLP(types, shape, capacity, PatternParams(warm_up_rounds=30))
+            self.exact = PatternLP(types, shape, capacity, PatternParams(
+                warm_up_rounds=30, primal=self.follows))
         if form in ("hybrid", "lagrange"):
             lp_types = (nearest_candidates(types, p.candidates, always=~network.is_store)
                         if form == "lagrange" and p.candidates else types)
@@ -266,6 +325,11 @@ class ForecastPricer:
             if isinstance(self.dual, LagrangeLP):  # hybrid: the ascent goes on from here
                 self.dual.update(counts, stock, capacity, walk)
                 self.dual.start_from(res.stock_prices, self.exact.cap_prices)
+            if self.follows:
+                self._plan = {}
+                for k, value, lines in self.exact.plan():
+                    rows = np.where(lines >= 0, self._nodes[k][np.maximum(lines, 0)], -1)
+                    self._plan.setdefault(k, []).append([value, rows])
         else:
             assert self.dual is not None
             self.dual.update(counts, stock, capacity, walk)
@@ -278,6 +342,32 @@ class ForecastPricer:
         self.seconds += self.last_solve_seconds
         self.last_value = res.value
         return OpportunityCosts(self.sku_codes, np.maximum(res.stock_prices, 0.0))
+
+
+    def pattern_for(self, order: Order, atp: np.ndarray) -> tuple[tuple[str, int], ...]:
+        """The LP's pattern for an order of a planned type: of the patterns the last solve
+        planned for its type, the one with the most planned orders left whose nodes hold
+        the order's units (`atp`: nodes x the order's distinct SKUs, `unique_skus` order);
+        counted as used. Empty for an unplanned order or when none fits."""
+        if not self._plan:
+            return ()
+        skus, qty, _ = unique_skus(order.lines)
+        k = self._keys.get(_type_key(order.lat, order.lon, order.method, order.pickup_node,
+                                     skus))
+        opts = self._plan.get(k, ()) if k is not None else ()
+        cols = [self._lines[k][s] for s in skus] if opts else []
+        best: list[Any] | None = None
+        for opt in opts:
+            if best is not None and opt[0] <= best[0]:
+                continue
+            rows = opt[1][cols]
+            if all(r < 0 or atp[r, j] >= q for j, (r, q) in enumerate(
+                    zip(rows.tolist(), qty.tolist(), strict=True))):
+                best, chosen = opt, rows
+        if best is None:
+            return ()
+        best[0] -= 1.0
+        return tuple(zip(skus, chosen.tolist(), strict=True))
 
 
 class PriceBook:

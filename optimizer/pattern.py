@@ -120,6 +120,7 @@ class PatternParams:
     seed_columns: bool = True  # start every type with its myopic best pattern, not only "unfilled"
     warm_up_rounds: int = 0  # first solve: Lagrangian subgradient rounds that seed the pool
     warm_up_keep: int = 3  # ... of which the last this many add their patterns
+    primal: bool = False  # keep the last solve's column values (`plan`): a pricer follows them
 
     def __post_init__(self) -> None:
         if self.solver not in ("GLOP", "PDLP", "HIGHS_LP"):
@@ -159,6 +160,12 @@ class PatternLP:
         self.walkin: dict[tuple[int, int], pywraplp.Variable] = {}
         self.columns = 0
         self._seen: set[tuple[int, bytes]] = set()
+        # Every column's type, line -> candidate position (-1 unfilled) and variable, in the
+        # order added, and the values of the last solve (`params.primal`).
+        self._col_type: list[int] = []
+        self._col_lines: list[np.ndarray] = []
+        self._vars: list[pywraplp.Variable] = []
+        self._x = np.zeros(0)
         self.last_stats: dict[str, float] = {}
         self.cap_prices = np.zeros(shape[0])  # of the last solve
         for k, t in enumerate(self.types):
@@ -217,6 +224,9 @@ class PatternLP:
         solver = self.solver
         var = solver.NumVar(0.0, solver.infinity(), "")
         self.columns += 1
+        self._col_type.append(k)
+        self._col_lines.append(np.frombuffer(key[1], np.int64))
+        self._vars.append(var)
         self.objective.SetCoefficient(var, cost)
         self.demand[k].SetCoefficient(var, 1.0)
         capped = self._cap is not None and self.capacity is not None
@@ -371,6 +381,8 @@ class PatternLP:
             lp_s += t1 - t0
             # Read every dual before adding columns: adding invalidates the solution.
             duals = self._duals(prices, cap_prices)
+            if self.params.primal:
+                self._x = np.array([v.solution_value() for v in self._vars])
             value = self.objective.Value()
             adj, true, assign = price_all(self.table, prices, cap_prices, todo)
             t2 = time.perf_counter()
@@ -413,6 +425,12 @@ class PatternLP:
                            "columns_added": float(added)}
         self.cap_prices = cap_prices.copy()
         return DLPResult(value, prices.copy(), iterations, self.columns, converged)
+
+    def plan(self, eps: float = 1e-9) -> list[tuple[int, float, np.ndarray]]:
+        """(type, value, line -> candidate position or -1) of every column the last solve
+        used (`PatternParams.primal`); empty when values were not kept."""
+        used = np.flatnonzero(self._x > eps)
+        return [(self._col_type[c], float(self._x[c]), self._col_lines[c]) for c in used]
 
     def walkin_margin_at_stake(self) -> float:
         """Total margin of the walk-in demand currently in the LP (value + this = cost + lost)."""

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from allocation.candidates import build_candidates
 from allocation.costs import CostModel, DistanceRates, OpportunityCosts, PickCosts, TransferRates
 from allocation.forecast_aware import ForecastAwarePolicy, ForecastPricer, order_types
 from allocation.ledger import MemoryLedger
-from allocation.network import UNLIMITED, Network, Order, OrderLine
+from allocation.network import UNLIMITED, Network, Order, OrderLine, unique_skus
 from allocation.policies import Policy, get_policy
 from allocation.service import allocate
 from optimizer.dlp import DLPResult, DLPType, dlp_bound
@@ -141,8 +141,13 @@ def run_replay(
         if pricer is not None and (since >= pricer.resolve_every or stocked_out):
             opportunity = pricer.prices(ledger.atp_all(), k, ledger.capacity_left())
             since, stocked_out = 0, False
-        d = allocate(order, inst.network, ledger, pol, cost=inst.cost, opportunity=opportunity,
-                     explain=False)
+        pol_k = pol
+        if pricer is not None and pricer.follows:  # the LP's own pattern for this order
+            pattern = pricer.pattern_for(order, ledger.atp(unique_skus(order.lines)[0]))
+            if pattern:
+                pol_k = replace(pol, pattern=pattern)  # type: ignore[type-var]
+        d = allocate(order, inst.network, ledger, pol_k, cost=inst.cost,
+                     opportunity=opportunity, explain=False)
         since += 1
         if pricer is not None and pricer.params.resolve_on_stockout and d.reservations:
             # A (node, SKU) just ran dry: the LP's basis, hence its prices, changed.

@@ -8,14 +8,17 @@ import time
 import numpy as np
 import pytest
 
+from allocation.candidates import build_candidates
 from allocation.forecast_aware import (
     ForecastAwarePolicy,
     ForecastParams,
     ForecastPricer,
     PriceBook,
     PriceRefresher,
+    follow_pattern,
 )
-from allocation.service import OpportunityCosts
+from allocation.network import Order, OrderLine, unique_skus
+from allocation.service import OpportunityCosts, decide
 from simulations.bench.instances import SynthParams, synth_instance
 from simulations.bench.replay import (
     dlp_of,
@@ -109,6 +112,66 @@ def test_one_sku_types_price_as_a_transportation_lp_equal_to_the_pattern_lp() ->
     fast.prices(inst.usable(), 0)
     exact.prices(inst.usable(), 0)
     assert fast.last_value == pytest.approx(exact.last_value, rel=1e-6)
+
+
+def test_an_order_of_a_planned_type_takes_the_lp_s_pattern(small: dict) -> None:
+    """The exact form keeps the LP's primal: per type, the planned orders of every pattern
+    add up to the type's remaining count; an order of the type takes the pattern with the
+    most planned orders left that its ATP allows, and that count goes down by one."""
+    inst = load_instance(small)
+    pricer = ForecastPricer(inst.network, inst.skus, inst.cost, small["expected_orders"],
+                            inst.usable())
+    assert pricer.form == "pattern" and pricer.follows
+    prices = pricer.prices(inst.usable(), 0)
+    totals: dict[int, float] = {}
+    for k, opts in pricer._plan.items():
+        totals[k] = sum(o[0] for o in opts)
+    for k, e in enumerate(small["expected_orders"]):
+        if e["count"] > 1e-6 and k in totals:
+            assert totals[k] == pytest.approx(e["count"], rel=1e-6)
+    order = inst.orders[0]
+    skus, _, _ = unique_skus(order.lines)
+    col = [inst.skus.index(s) for s in skus]
+    atp = inst.usable()[:, col]
+    before = {k: sorted(o[0] for o in v) for k, v in pricer._plan.items()}
+    pattern = pricer.pattern_for(order, atp)
+    assert pattern and [s for s, _ in pattern] == skus
+    changed = [k for k, v in pricer._plan.items() if sorted(o[0] for o in v) != before[k]]
+    assert len(changed) == 1
+    d, _ = decide(order, inst.network, atp, ForecastAwarePolicy(pattern=pattern),
+                  cost=inst.cost, opportunity=prices, explain=False)
+    got = {line.sku: (inst.network.index[line.allocations[0].node] if line.allocations
+                      else -1) for line in d.lines}
+    assert got == dict(pattern) and d.solver["method"] == "lp-pattern"
+    # No ATP anywhere: no planned pattern that ships fits (an all-unfilled one may).
+    none = pricer.pattern_for(order, np.zeros_like(atp))
+    assert all(row == -1 for _, row in none)
+    # An order of no expected type, and a pricer that does not follow: nothing to follow.
+    stray = Order("x", tuple(OrderLine(s, 1) for s in skus), lat=10.0, lon=10.0)
+    assert pricer.pattern_for(stray, atp) == ()
+    bid = ForecastPricer(inst.network, inst.skus, inst.cost, small["expected_orders"],
+                         inst.usable(), params=ForecastParams(follow_plan=False))
+    bid.prices(inst.usable(), 0)
+    assert not bid.follows and bid.pattern_for(order, atp) == ()
+
+
+def test_follow_pattern_refuses_what_the_candidates_cannot_supply(small: dict) -> None:
+    inst = load_instance(small)
+    order = Order("o", (OrderLine(inst.skus[0], 2), OrderLine(inst.skus[1], 1)),
+                  lat=40.7, lon=-74.0)
+    atp = np.zeros((len(inst.network), 2), np.int64)
+    atp[0] = (1, 5)
+    atp[1] = (3, 0)
+    cands = build_candidates(inst.network, order, atp, inst.cost)
+    a, b = inst.skus[0], inst.skus[1]
+    plan = follow_pattern(cands, {a: 1, b: 0})
+    assert plan is not None and plan.x.sum() == 3 and plan.unfilled.sum() == 0
+    plan = follow_pattern(cands, {a: -1, b: 0})
+    assert plan is not None and plan.unfilled.tolist() == [2, 0]
+    assert follow_pattern(cands, {a: 0, b: 0}) is None  # 2 units of a, 1 at node 0
+    assert follow_pattern(cands, {a: 1, b: 1}) is None  # node 1 holds no b
+    assert follow_pattern(cands, {a: 1}) is None  # b is not in the pattern
+    assert follow_pattern(cands, {a: 2, b: 0}) is None  # node 2 is no candidate
 
 
 def _table(v: float) -> OpportunityCosts:
