@@ -129,8 +129,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             from fulfilment.events.relay import Relay
 
             app.state.relay = Relay(app.state.db, relay_params(settings),
-                                    extra=_broker(settings))
+                                    extra=_broker(settings),
+                                    on_outcome=app.state.metrics.event)
             relay_task = asyncio.create_task(app.state.relay.run(relay_stop))
+        feed_task = None
+        if settings.nats_url and settings.nats_feed:
+            from fulfilment.events.nats import consume_feed
+
+            feed_task = asyncio.create_task(consume_feed(
+                app.state.db, settings.nats_url, relay_stop,
+                max_events=settings.max_batch_events))
         # Load what the first requests would otherwise load on the request path.
         checkpointer = None
         if app.state.db.sqlite and settings.wal_checkpoint_seconds > 0:
@@ -147,12 +155,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         yield
         if _freeze_survivors in gc.callbacks:
             gc.callbacks.remove(_freeze_survivors)
-        if relay_task is not None:
-            relay_stop.set()
+        relay_stop.set()
+        for task in (relay_task, feed_task):
+            if task is None:
+                continue
             try:
-                await asyncio.wait_for(relay_task, 5)
+                await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError):
-                relay_task.cancel()
+                task.cancel()
+        for consumer in app.state.relay.extra if relay_task is not None else ():
+            await consumer.close()
         if sweeper is not None:
             sweeper.cancel()
         if reoptimizer is not None:

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = Field(
         default=0.05, gt=0, le=10, description="How often the relay and SSE streams look "
         "for new changes when idle.")
+    relay_lease_seconds: float = Field(
+        default=15.0, gt=0, le=600, description="How long a relay holds a consumer without "
+        "renewing: after a crash, another relay takes over within this time.")
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="Seconds a webhook receiver has to answer.")
     webhook_backoff_seconds: list[float] = Field(
@@ -72,7 +75,10 @@ class Settings(BaseSettings):
         "GET /v1/events).")
     nats_url: str | None = Field(
         default=None, description="Publish every event to NATS JetStream at this URL "
-        "(subjects omni.events.<type>) and consume the POS feed from omni.feed.>.")
+        "(subjects omni.events.<type>).")
+    nats_feed: bool = Field(
+        default=False, description="With nats_url: also apply the POS/receipt feed published "
+        "to JetStream subjects omni.feed.> (what `omni feed-consume` does).")
 
 
 def relay_params(settings: Settings):  # type: ignore[no-untyped-def]
@@ -81,7 +87,8 @@ def relay_params(settings: Settings):  # type: ignore[no-untyped-def]
 
     return RelayParams(poll_seconds=settings.relay_poll_seconds,
                        timeout_seconds=settings.webhook_timeout_seconds,
-                       lease_seconds=max(15.0, 3 * settings.webhook_timeout_seconds),
+                       lease_seconds=max(settings.relay_lease_seconds,
+                                         2 * settings.webhook_timeout_seconds),
                        backoff=tuple(settings.webhook_backoff_seconds),
                        keep_seconds=settings.events_keep_days * 86400)
 

@@ -57,7 +57,11 @@ def relay(
 
         r = Relay(db, replace(params, webhooks=webhooks), extra=extra)
         typer.echo(f"relay {r.owner}: delivering (Ctrl-C stops)", err=True)
-        await r.run(_stop_on_signals())
+        try:
+            await r.run(_stop_on_signals())
+        finally:
+            for consumer in extra:
+                await consumer.close()
         typer.echo(f"relay stopped: {r.stats}", err=True)
 
     try:
@@ -71,9 +75,8 @@ def feed_consume(
     nats: str | None = typer.Option(None, help="NATS URL (default: OMNI_NATS_URL)."),
 ) -> None:
     """Apply POS/receipt feed events published to JetStream (omni.feed.>) until stopped."""
-    from fulfilment.events.nats import consume_feed
-
     from api.settings import get_settings
+    from fulfilment.events.nats import consume_feed
 
     settings = get_settings()
     url = nats or settings.nats_url

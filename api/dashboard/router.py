@@ -116,6 +116,24 @@ def start_simulation(request: Request, user: User, db: Db,
     return {"id": run.id, "status": run.status}
 
 
+@router.get("/feed")
+def feed_page(request: Request, user: User) -> HTMLResponse:
+    """The change feed: outbox state, webhook subscriptions, their lag and dead letters."""
+    return _page(request, "feed", user)
+
+
+@router.get("/data/feed")
+def feed_data(_: User, db: Db) -> dict[str, Any]:
+    """JSON of the feed page (no secrets)."""
+    from data import webhooks
+    from fulfilment.events import feed
+
+    st = feed.status(db)
+    return {"enabled": st["enabled"], "head": st["head"], "pending": st["pending"],
+            "subscriptions": webhooks.listing(db),
+            "dead_letters": webhooks.dead_letters(db, None, 100)}
+
+
 @router.get("/data/network")
 def network_data(_: User, session: DbRead) -> dict[str, Any]:
     """JSON of the network page."""

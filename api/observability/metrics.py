@@ -35,6 +35,10 @@ class Metrics:
                                       "Stock price refreshes that failed (the previous prices "
                                       "stay in use; the log has each error).",
                                       registry=self.registry)
+        self.events = Counter("omni_events_total", "Change-feed events by outcome "
+                              "(delivered, failed attempt, dead-lettered) and consumer kind "
+                              "(webhook, nats), by this worker's relay.",
+                              ["outcome", "consumer"], registry=r)
         self.expired = Counter("omni_pickups_expired_total",
                                "Pickup lines expired by the sweeper.", registry=r)
 
@@ -55,6 +59,10 @@ class Metrics:
         self.transitions.labels(action).inc(lines)
         if action == "reject":
             self.reroutes.labels(reason or "unknown").inc(lines)
+
+    def event(self, outcome: str, consumer: str) -> None:
+        """Count one relay outcome (the consumer's kind, not its id: bounded labels)."""
+        self.events.labels(outcome, consumer.split(":", 1)[0]).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -34,6 +34,7 @@ from fulfilment.events.cloudevents import Event, from_row
 from fulfilment.events.webhooks import DEFAULT_BACKOFF, DeliveryFailed, WebhookConsumer
 
 log = logging.getLogger("omni.relay")
+BROKER_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the last wait repeats
 
 
 class Consumer(Protocol):
@@ -100,7 +101,8 @@ class Relay:
     params: RelayParams = field(default_factory=RelayParams)
     extra: Sequence[Consumer] = ()
     owner: str = field(default_factory=default_owner)
-    on_delivered: Callable[[str, int], None] | None = None
+    # Called with (outcome, consumer name): "delivered", "failed" or "dead" (metrics).
+    on_outcome: Callable[[str, str], None] | None = None
     stats: RelayStats = field(default_factory=RelayStats)
 
     def __post_init__(self) -> None:
@@ -216,8 +218,7 @@ class Relay:
                     continue
                 sent += 1
                 self.stats.delivered += 1
-                if self.on_delivered is not None:
-                    self.on_delivered(consumer.name, event.seq)
+                self._count("delivered", consumer.name)
             cursor = event.seq
             if time.monotonic() > renew:  # long pass: keep the lease, save the progress
                 if not await self._advance(consumer.name, cursor, sent):
@@ -226,6 +227,10 @@ class Relay:
                 renew = time.monotonic() + p.lease_seconds / 3
         await self._advance(consumer.name, cursor, sent)
         return True
+
+    def _count(self, outcome: str, name: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(outcome, name)
 
     async def _advance(self, name: str, cursor: int, sent: int) -> bool:
         ok = await asyncio.to_thread(outbox.advance, self.db, name, self.owner, cursor, sent)
@@ -241,15 +246,19 @@ class Relay:
         """Record a failure at `event`; True when it was dead-lettered (go on after it)."""
         self.stats.failed += 1
         self.stats.last_error = str(exc)
+        self._count("failed", consumer.name)
         if cursor > start and not await self._advance(consumer.name, cursor, sent):
             return False
         first = cursor == state["cursor"]  # the head the stored attempts refer to
         attempts = (state["attempts"] if first else 0) + 1
         first_failed = (state["first_failed_ts"] if first else None) or time.time()
-        backoff = self.params.backoff
         sub_id = getattr(consumer, "subscription_id", None)
+        # A broker is infrastructure, not a customer's endpoint: retry it soon and forever.
+        backoff = self.params.backoff if sub_id is not None else getattr(
+            consumer, "backoff", BROKER_BACKOFF)
         if attempts > len(backoff) and sub_id is not None:
             self.stats.dead += 1
+            self._count("dead", consumer.name)
             log.warning("relay: %s gave up on event %d after %d attempts: %s",
                         consumer.name, event.seq, attempts, exc)
             return await asyncio.to_thread(subs.dead_letter, self.db, sub_id, self.owner,

@@ -27,11 +27,15 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 def _app(db_url: str, db: Database | None = None):  # type: ignore[no-untyped-def]
     return create_app(Settings(database_url=db_url, max_batch_events=50, max_body_bytes=20_000,
-                               auth_required=False, sweep_interval_seconds=0), db=db)
+                               auth_required=False, sweep_interval_seconds=0, relay=False),
+                      db=db)
 
 
-# The contract is the app's own OpenAPI document; building it touches no database.
-schema = schemathesis.openapi.from_dict(_app("sqlite://").openapi())
+# The contract is the app's own OpenAPI document; building it touches no database. The SSE
+# stream never ends (its own test reads it: tests/api/test_webhooks.py); the relay is off so
+# generated webhook URLs are never called.
+schema = schemathesis.openapi.from_dict(_app("sqlite://").openapi()).exclude(
+    path="/v1/events/stream")
 
 
 @pytest.fixture

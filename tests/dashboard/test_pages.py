@@ -222,6 +222,26 @@ def test_simulations_page_starts_a_run(page, server: str, db: Database) -> None:
     shoot(page, "simulations")
 
 
+def test_feed_page_shows_subscriptions_and_dead_letters(page, server: str, db: Database) -> None:  # type: ignore[no-untyped-def]
+    from data import webhooks
+
+    # A receiver that is not there: every event fails; one dead letter recorded by hand
+    # (the relay's own dead-lettering is tested in tests/fulfilment/test_relay.py).
+    sub = webhooks.create(db, "http://127.0.0.1:9/nowhere", ["order.*"], None, "dash", None,
+                          from_start=False)
+    db.run_raw(lambda cur: cur.execute(
+        "UPDATE outbox_consumers SET lease_owner = 'test', lease_until = 1e12 WHERE name = ?",
+        (webhooks.consumer_name(sub["id"]),)))  # keep the service's relay off it
+    assert webhooks.dead_letter(db, sub["id"], "test", 1, 8, "HTTP 503: busy")
+    open_page(page, f"{server}/dashboard/feed", f"#subs tr[data-sub='{sub['id']}']")
+    row = f"#subs tr[data-sub='{sub['id']}']"
+    assert "http://127.0.0.1:9/nowhere" in page.inner_text(row)
+    assert page.inner_text(f"{row} [data-dead]") == "1"
+    assert "HTTP 503: busy" in page.inner_text("#dead tbody")
+    assert page.inner_text("[data-card='Outbox']") == "on"
+    shoot(page, "feed")
+
+
 def test_sign_in_is_required_and_scoped(anon, server: str, keys: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     anon.goto(f"{server}/dashboard/stock")
     assert anon.url.endswith("/dashboard/login")
@@ -250,7 +270,7 @@ def test_zz_write_load_times() -> None:
     # Runs last in this module: keep the measured load times with the screenshots.
     out = SHOTS / "load_times.json"
     out.write_text(json.dumps(LOAD_TIMES, indent=2, sort_keys=True))
-    assert set(LOAD_TIMES) >= {"network", "stock", "fulfilment", "simulations"}
+    assert set(LOAD_TIMES) >= {"network", "stock", "fulfilment", "simulations", "feed"}
     # Issue #9: every page loads in under a second. Checked on the browser's own clock, best
     # of the three loads (one load slowed by another job on a shared machine is no failure;
     # a page that cannot load in a second is).
