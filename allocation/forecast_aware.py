@@ -250,6 +250,7 @@ class ForecastPricer:
         self.dual: LagrangeLP | TransportLP | None = None
         self.last_solve_seconds = 0.0
         self.solve_seconds: list[float] = []  # every solve's wall time, first included
+        self.solve_cpu_seconds: list[float] = []  # ... and its CPU time (a shared machine)
         self.solves = 0
         self.seconds = 0.0
         self.last_value = float("nan")
@@ -309,7 +310,7 @@ class ForecastPricer:
                capacity: np.ndarray | None = None,
                walkin_share: float | None = None) -> OpportunityCosts:
         """Re-solve on remaining stock and the scaled forecast; return the inventory duals."""
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         share = self.remaining_share(orders_seen)
         wshare = share if walkin_share is None else walkin_share
         walk = self.walkins.scaled(wshare)
@@ -339,6 +340,7 @@ class ForecastPricer:
         self.solves += 1
         self.last_solve_seconds = time.perf_counter() - start
         self.solve_seconds.append(self.last_solve_seconds)
+        self.solve_cpu_seconds.append(time.process_time() - cpu)
         self.seconds += self.last_solve_seconds
         self.last_value = res.value
         return OpportunityCosts(self.sku_codes, np.maximum(res.stock_prices, 0.0))

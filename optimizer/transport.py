@@ -352,7 +352,12 @@ class TransportLP:
         self._walk = walkins
 
     def solve(self, **_: Any) -> Any:
-        """Solve cold; a DLPResult-like (value, stock_prices, iterations, columns, converged)."""
+        """Solve cold; a DLPResult-like (value, stock_prices, iterations, columns, converged).
+
+        The value is `PatternLP`'s (online cost minus the walk-in margin earned), not
+        `solve_transport`'s (online cost plus the margin lost): they differ by the margin
+        at stake, which no decision changes.
+        """
         from optimizer.dlp import DLPResult
 
         dem = self.demand(self._counts)
@@ -365,4 +370,6 @@ class TransportLP:
         self.last_stats = {"iterations": 1.0, "lp_seconds": res.solve_seconds,
                            "build_seconds": res.build_seconds, "arcs": float(res.arcs),
                            "rows": float(res.rows)}
-        return DLPResult(res.value, res.stock_prices, 1, res.arcs, True)
+        walk = self._walk or WalkInDemand.empty()
+        stake = float(np.asarray(walk.qty, np.float64) @ np.asarray(walk.margin, np.float64))
+        return DLPResult(res.value - stake, res.stock_prices, 1, res.arcs, True)

@@ -375,3 +375,31 @@ def _walkins(rng: np.random.Generator, p: SynthParams,
 def generate_instance(params: ReplayGenParams | SynthParams) -> dict[str, Any]:
     """An instance of either design."""
     return generate(params) if isinstance(params, ReplayGenParams) else synth_instance(params)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write a benchmark-size instance: `python -m simulations.bench.instances mid out.json`."""
+    import argparse
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description="Write an omni-replay/1 instance of the "
+                                 "REPLAY.md design at a benchmark size (issue 17).")
+    ap.add_argument("size", choices=sorted(BENCH_SIZES), help="small | mid | large")
+    ap.add_argument("out", type=Path, help="where to write the instance JSON")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed of the draw (default: the benchmark's own)")
+    args = ap.parse_args(argv)
+    p = BENCH_SIZES[args.size]
+    if args.seed is not None:
+        p = dataclasses.replace(p, seed=args.seed, name=f"bench-{args.size}-s{args.seed}")
+    inst = synth_instance(p)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(inst, separators=(",", ":")))
+    print(f"wrote {args.out}: {len(inst['nodes'])} nodes, {len(inst['skus'])} SKUs, "
+          f"{len(inst['expected_orders'])} order types, {len(inst['orders'])} orders")
+
+
+if __name__ == "__main__":
+    main()

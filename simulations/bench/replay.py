@@ -115,7 +115,7 @@ def run_replay(
     receipts = _receipts(inst)
     r = 0
     decisions = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pricer = None
     opportunity: OpportunityCosts | None = None
     if isinstance(pol, ForecastAwarePolicy):
@@ -159,7 +159,8 @@ def run_replay(
              "unfilled": line.unfilled} for line in d.lines]})
     seconds = time.perf_counter() - start
     result = {"format": RESULT_FORMAT, "instance": inst.name, "policy": pol.name,
-              "decisions": decisions, "total_cost": 0.0, "seconds": seconds}
+              "decisions": decisions, "total_cost": 0.0, "seconds": seconds,
+              "cpu_seconds": time.process_time() - cpu}
     for _, _, w in walkins[wk:]:  # shoppers after the last order
         sold = ledger.sell(str(w["store"]), str(w["sku"]), int(w["qty"]))
         sold_units += sold
@@ -169,12 +170,18 @@ def run_replay(
         result["walkins"] = {"sold_units": sold_units, "lost_units": lost_units,
                              "lost_margin": lost_margin}
     if pricer is not None:
-        again = pricer.solve_seconds[1:]
+        again, again_cpu = pricer.solve_seconds[1:], pricer.solve_cpu_seconds[1:]
         result["lp"] = {"solves": pricer.solves, "seconds": pricer.seconds,
                         "resolve_every": pricer.resolve_every, "form": pricer.form,
                         "first_seconds": pricer.solve_seconds[0] if pricer.solves else 0.0,
                         "resolve_seconds_mean": float(np.mean(again)) if again else 0.0,
-                        "resolve_seconds_max": float(np.max(again)) if again else 0.0}
+                        "resolve_seconds_max": float(np.max(again)) if again else 0.0,
+                        "first_cpu_seconds": (pricer.solve_cpu_seconds[0] if pricer.solves
+                                              else 0.0),
+                        "resolve_cpu_seconds_mean": (float(np.mean(again_cpu)) if again_cpu
+                                                     else 0.0),
+                        "resolve_cpu_seconds_max": (float(np.max(again_cpu)) if again_cpu
+                                                    else 0.0)}
     result["total_cost"] = judge_cost(inst.raw, result)
     return result
 

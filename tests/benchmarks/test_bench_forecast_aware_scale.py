@@ -6,12 +6,19 @@ stores x 1,000 cities x 1,000 SKUs) it replays `optimal` and `forecast_aware` (d
 `omni replay INSTANCE --policy forecast_aware` runs it), validates both (no oversold stock),
 and prints: the price LP's form, first solve and re-solve times, amortised ms per order
 (whole replay / orders, LP included), cost, cost / DLP and the gap to the hindsight bound.
+Times are CPU seconds of the process, which the script pins to one core (the machine is
+shared: wall time under load measures the neighbours); the replay's wall time is printed too.
 
     .venv/bin/python tests/benchmarks/test_bench_forecast_aware_scale.py     # sample, small, mid
     .venv/bin/python tests/benchmarks/test_bench_forecast_aware_scale.py --large     # + large
+    .venv/bin/python tests/benchmarks/test_bench_forecast_aware_scale.py --sizes small mid \
+        --seeds 5,6,7                                                # other draws of the design
     .venv/bin/python tests/benchmarks/test_bench_forecast_aware_scale.py --forms     # LP forms
     .venv/bin/python tests/benchmarks/test_bench_forecast_aware_scale.py --service   # + service
     .venv/bin/pytest tests/benchmarks/test_bench_forecast_aware_scale.py --benchmark-only -s
+
+A size's instance as a file, for `omni replay INSTANCE --policy forecast_aware`:
+`.venv/bin/python -m simulations.bench.instances mid mid.json [--seed N]`.
 
 "sample" is ../shared/bench/sample_warmup.json (the issue's "today's figures"). The large
 size (about 6 minutes on one core: the replays and two Lagrangian bounds) runs under pytest
@@ -27,6 +34,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +43,8 @@ import pytest
 
 if __name__ == "__main__":  # run as a script from anywhere, on one core
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    if hasattr(os, "sched_setaffinity"):  # one core: the issue's figures are per core
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -58,31 +68,34 @@ from simulations.bench.replay import (
 
 # Acceptance of issue 17 (mid: under 2 minutes, <= 4 ms per order amortised, re-solve
 # <= 0.5 s, within 1% of hindsight; small: within 1%, <= 1 ms; large: re-solve < 5 s).
+# Times are judged as CPU seconds of the process (pinned to one core by the script): the
+# machine is shared, and wall time under load measures the neighbours; both are printed.
 LIMITS: dict[str, dict[str, float]] = {
     "sample": {"ms": 1.0, "gap": 1.0},
     "small": {"ms": 1.0, "gap": 1.0},
     "mid": {"ms": 4.0, "gap": 1.0, "resolve": 0.5, "seconds": 120.0},
     "large": {"resolve": 5.0},
 }
-SMALL_GAP_GUARD = 2.0  # % above hindsight the generated small instance may sit (see test)
+SMALL_GAP_GUARD = 1.5  # % above hindsight the generated small instance may sit (see test)
 
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "bench" / "sample_warmup.json"
 
 
 @cache
-def instance(size: str) -> Instance:
-    """The generated instance of a size (deterministic: fixed seeds); "sample" is the shared
-    bench's sample_warmup.json (the issue's "today's figures")."""
+def instance(size: str, seed: int | None = None) -> Instance:
+    """The generated instance of a size (its benchmark seed, or `seed`); "sample" is the
+    shared bench's sample_warmup.json (the issue's "today's figures")."""
     if size == "sample":
         return load_instance(SAMPLE)
-    return load_instance(synth_instance(BENCH_SIZES[size]))
+    p = BENCH_SIZES[size]
+    return load_instance(synth_instance(p if seed is None else replace(p, seed=seed)))
 
 
 @cache
-def bounds(size: str) -> dict[str, Any]:
+def bounds(size: str, seed: int | None = None) -> dict[str, Any]:
     """DLP and hindsight bound of a size, with their solve times."""
-    inst = instance(size)
+    inst = instance(size, seed)
     t = time.perf_counter()
     dlp = dlp_of(inst)
     t_dlp = time.perf_counter() - t
@@ -93,20 +106,25 @@ def bounds(size: str) -> dict[str, Any]:
             "exact": dlp.converged and hind.converged}
 
 
-def replay(size: str, policy: str | ForecastAwarePolicy) -> dict[str, Any]:
+def replay(size: str, policy: str | ForecastAwarePolicy,
+           seed: int | None = None) -> dict[str, Any]:
     """Replay a policy; the result with its row of the table."""
-    inst = instance(size)
+    inst = instance(size, seed)
     res = run_replay(inst, policy)
     errors = validate_result(inst.raw, res)
     assert errors == [], errors[:3]
-    b = bounds(size)
+    b = bounds(size, seed)
     lp = res.get("lp", {})
     res["row"] = {
-        "size": size, "policy": res["policy"], "form": lp.get("form", "-"),
+        "size": size, "seed": "-" if size == "sample" else
+        (BENCH_SIZES[size].seed if seed is None else seed),
+        "policy": res["policy"], "form": lp.get("form", "-"),
         "orders": len(inst.orders), "types": len(inst.raw["expected_orders"]),
-        "first_s": lp.get("first_seconds"), "resolve_s": lp.get("resolve_seconds_mean"),
-        "resolve_max_s": lp.get("resolve_seconds_max"), "solves": lp.get("solves"),
-        "seconds": res["seconds"], "ms_per_order": 1e3 * res["seconds"] / len(inst.orders),
+        "first_s": lp.get("first_cpu_seconds"), "resolve_s": lp.get("resolve_cpu_seconds_mean"),
+        "resolve_max_s": lp.get("resolve_cpu_seconds_max"),
+        "resolve_max_wall_s": lp.get("resolve_seconds_max"), "solves": lp.get("solves"),
+        "seconds": res["seconds"], "cpu_seconds": res["cpu_seconds"],
+        "ms_per_order": 1e3 * res["cpu_seconds"] / len(inst.orders),
         "cost": res["total_cost"], "cost_over_dlp": res["total_cost"] / b["dlp"],
         "gap_pct": 100.0 * (res["total_cost"] / b["hindsight"] - 1.0),
     }
@@ -118,35 +136,35 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The rows as a fixed-width table."""
-    head = (f"{'size':6} {'policy':15} {'form':9} {'orders':>7} {'types':>6} {'first s':>8} "
-            f"{'resolve s':>9} {'max s':>6} {'ms/order':>8} {'replay s':>8} {'cost':>11} "
-            f"{'cost/DLP':>8} {'gap %':>6}")
+    """The rows as a fixed-width table (times: CPU seconds, except the wall column)."""
+    head = (f"{'size':6} {'seed':>4} {'policy':15} {'form':8} {'orders':>6} {'types':>6} "
+            f"{'first s':>7} {'resolve s':>9} {'max s':>6} {'ms/order':>8} {'cpu s':>6} "
+            f"{'wall s':>6} {'cost':>10} {'cost/DLP':>8} {'gap %':>6}")
     out = [head, "-" * len(head)]
     for r in rows:
         out.append(
-            f"{r['size']:6} {r['policy']:15} {r['form']:9} {r['orders']:7d} {r['types']:6d} "
-            f"{_fmt(r['first_s'], '8.2f')} {_fmt(r['resolve_s'], '9.3f')} "
+            f"{r['size']:6} {r['seed']!s:>4} {r['policy']:15} {r['form']:8} {r['orders']:6d} "
+            f"{r['types']:6d} {_fmt(r['first_s'], '7.2f')} {_fmt(r['resolve_s'], '9.3f')} "
             f"{_fmt(r['resolve_max_s'], '6.2f')} {r['ms_per_order']:8.3f} "
-            f"{r['seconds']:8.1f} {r['cost']:11.1f} {r['cost_over_dlp']:8.4f} "
-            f"{r['gap_pct']:6.2f}")
+            f"{r['cpu_seconds']:6.1f} {r['seconds']:6.1f} {r['cost']:10.1f} "
+            f"{r['cost_over_dlp']:8.4f} {r['gap_pct']:6.2f}")
     return "\n".join(out)
 
 
-def run_size(size: str, forms: bool = False) -> list[dict[str, Any]]:
+def run_size(size: str, forms: bool = False, seed: int | None = None) -> list[dict[str, Any]]:
     """optimal and forecast_aware (defaults; with `forms` every LP form) on one size."""
-    inst = instance(size)
-    b = bounds(size)
-    print(f"\n{size}: {len(inst.network)} nodes, {len(inst.skus)} SKUs, "
-          f"{len(inst.raw['expected_orders'])} order types, {len(inst.orders)} orders; "
-          f"DLP {b['dlp']:.1f} ({b['dlp_seconds']:.1f} s), hindsight {b['hindsight']:.1f} "
-          f"({b['hindsight_seconds']:.1f} s), "
+    inst = instance(size, seed)
+    b = bounds(size, seed)
+    print(f"\n{size} (seed {seed if seed is not None else 'default'}): {len(inst.network)} "
+          f"nodes, {len(inst.skus)} SKUs, {len(inst.raw['expected_orders'])} order types, "
+          f"{len(inst.orders)} orders; DLP {b['dlp']:.1f} ({b['dlp_seconds']:.1f} s), "
+          f"hindsight {b['hindsight']:.1f} ({b['hindsight_seconds']:.1f} s), "
           f"{'exact' if b['exact'] else 'Lagrangian lower bounds'}", flush=True)
-    rows = [replay(size, "optimal")["row"], replay(size, "forecast_aware")["row"]]
+    rows = [replay(size, "optimal", seed)["row"], replay(size, "forecast_aware", seed)["row"]]
     if forms:
         for form in ("pattern", "lagrange", "hybrid", "transport"):
             pol = ForecastAwarePolicy(params=ForecastParams(form=form))
-            row = replay(size, pol)["row"]
+            row = replay(size, pol, seed)["row"]
             row["policy"] = f"fa[{form}]"
             rows.append(row)
     print(table(rows), flush=True)
@@ -154,22 +172,23 @@ def run_size(size: str, forms: bool = False) -> list[dict[str, Any]]:
 
 
 def check(rows: list[dict[str, Any]]) -> list[str]:
-    """Which acceptance items of issue 17 fail (empty: all hold)."""
+    """Which acceptance items of issue 17 fail (empty: all hold); times in CPU seconds."""
     bad = []
     opt = next(r for r in rows if r["policy"] == "optimal")
     fa = next(r for r in rows if r["policy"] == "forecast_aware")
     lim = LIMITS[fa["size"]]
+    name = f"{fa['size']} seed {fa['seed']}"
     if fa["cost"] > opt["cost"]:
-        bad.append(f"{fa['size']}: forecast_aware costs more than optimal")
+        bad.append(f"{name}: forecast_aware costs more than optimal")
     if "gap" in lim and fa["gap_pct"] > lim["gap"]:
-        bad.append(f"{fa['size']}: gap to hindsight {fa['gap_pct']:.2f}% > {lim['gap']}%")
+        bad.append(f"{name}: gap to hindsight {fa['gap_pct']:.2f}% > {lim['gap']}%")
     if "ms" in lim and fa["ms_per_order"] > lim["ms"]:
-        bad.append(f"{fa['size']}: {fa['ms_per_order']:.2f} ms/order > {lim['ms']}")
+        bad.append(f"{name}: {fa['ms_per_order']:.2f} ms/order > {lim['ms']}")
     if "resolve" in lim and (fa["resolve_max_s"] or 0) > lim["resolve"]:
-        bad.append(f"{fa['size']}: re-solve up to {fa['resolve_max_s']:.2f} s > "
+        bad.append(f"{name}: re-solve up to {fa['resolve_max_s']:.2f} s > "
                    f"{lim['resolve']} s")
-    if "seconds" in lim and fa["seconds"] > lim["seconds"]:
-        bad.append(f"{fa['size']}: replay {fa['seconds']:.0f} s > {lim['seconds']:.0f} s")
+    if "seconds" in lim and fa["cpu_seconds"] > lim["seconds"]:
+        bad.append(f"{name}: replay {fa['cpu_seconds']:.0f} s > {lim['seconds']:.0f} s")
     return bad
 
 
@@ -192,9 +211,10 @@ def test_forecast_aware_scale(benchmark: Any, size: str) -> None:
     if size == "large":  # only the re-solve time is a requirement; the rest is reported
         problems = [p for p in problems if "re-solve" in p]
     if size == "small" and res["row"]["gap_pct"] <= SMALL_GAP_GUARD:
-        # Reported, not asserted: generated 5 x 10 x 20 draws sit 0.6-1.6% above hindsight
-        # with every LP form, the exact one included (this seed: 1.43%, as before issue 17);
-        # the 1% line holds on sample_warmup. The guard catches a regression.
+        # Reported, not asserted: the 1% line holds on sample_warmup and on 4 of 5 seeds
+        # of the generated 5 x 10 x 20 design (0.82-0.91%); the benchmark's own seed sits
+        # at 1.24% (1.43% before orders followed the LP's primal). The guard catches a
+        # regression.
         problems = [p for p in problems if "gap" not in p]
     assert problems == [], problems
 
@@ -257,28 +277,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--large", action="store_true", help="also the large size")
     ap.add_argument("--forms", action="store_true", help="replay every LP form too")
-    ap.add_argument("--sizes", nargs="*", help="only these sizes (small mid large)")
+    ap.add_argument("--sizes", nargs="*", help="only these sizes (sample small mid large)")
+    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")],
+                    help="other draws of every generated size, e.g. 5,6,7 (default: the "
+                    "benchmark's own seed)")
     ap.add_argument("--service", action="store_true",
                     help="also time a service price refresh at 1,000 nodes x 10,000 SKUs")
     args = ap.parse_args()
-    sizes = args.sizes or ((["sample"] if SAMPLE.exists() else []) + ["small", "mid"]
-                           + (["large"] if args.large else []))
+    sizes = args.sizes if args.sizes is not None else (
+        (["sample"] if SAMPLE.exists() else []) + ["small", "mid"]
+        + (["large"] if args.large else []))
     print(f"exact bounds up to {EXACT_BOUND_TYPES} order types; Lagrangian beyond")
+    runs = [(size, seed) for size in sizes
+            for seed in ([None] if size == "sample" or not args.seeds else args.seeds)]
     rows: list[dict[str, Any]] = []
-    for size in sizes:
-        rows += run_size(size, forms=args.forms and size != "large")
-    print("\nall sizes\n" + table(rows))
-    for size in sizes:
-        problems = check([r for r in rows if r["size"] == size])
-        print(f"{size}: " + ("acceptance holds" if not problems else "; ".join(problems)))
+    for size, seed in runs:
+        rows += run_size(size, forms=args.forms and size != "large", seed=seed)
+    print("\nall sizes (times in CPU seconds on one core; 'wall s' is the replay's wall "
+          "time)\n" + table(rows))
+    for size, seed in runs:
+        own = BENCH_SIZES[size].seed if size != "sample" and seed is None else seed
+        mine = [r for r in rows if r["size"] == size and r["seed"] == ("-" if own is None
+                                                                        else own)]
+        problems = check(mine)
+        print(f"{size} seed {own if own is not None else '-'}: "
+              + ("acceptance holds" if not problems else "; ".join(problems)))
     if args.service:
         d = service_network()
         for _ in range(2):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             table_, pricer = service_refresh(d)
             print(f"service refresh 1000 x 10000 ({pricer.form}): "
-                  f"{time.perf_counter() - t:.2f} s, {len(d['online'])} online types, "
-                  f"{len(d['walkins'].qty)} walk-in rows, "
+                  f"{time.process_time() - c:.2f} s CPU, {time.perf_counter() - t:.2f} s wall, "
+                  f"{len(d['online'])} online types, {len(d['walkins'].qty)} walk-in rows, "
                   f"{int((table_.values > 0).sum())} priced positions")
 
 
