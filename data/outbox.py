@@ -125,12 +125,12 @@ ROW_SQL = (
     "LEFT JOIN orders ord ON ord.id = o.order_id "
     "LEFT JOIN order_lines l ON l.id = e.order_line_id "
     "LEFT JOIN skus lk ON lk.id = l.sku_id "
-    "WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq")
+    "WHERE o.seq > ? ORDER BY o.seq LIMIT ?")
 
 
 def read_after(db: Database, after: int, limit: int = 500) -> list[tuple[Any, ...]]:
     """Up to `limit` sequenced rows after `after`, joined with the codes they name."""
-    return db.read_rows(ROW_SQL, (after, after + limit))
+    return db.read_rows(ROW_SQL, (after, limit))
 
 
 # ---------------------------------------------------------------- consumers
@@ -227,14 +227,17 @@ def disable(db: Database) -> None:
 
 
 def prune(db: Database, keep_seconds: float) -> int:
-    """Delete rows every consumer has passed and older than `keep_seconds`; how many."""
+    """Delete rows older than `keep_seconds` that every live consumer has passed (a paused
+    subscription holds nothing back: it resumes after a gap); how many."""
     def work(cur: RawCursor) -> int:
-        low = cur.execute("SELECT MIN(cursor) FROM outbox_consumers").fetchone()[0]
         cutoff = time.time() - keep_seconds
-        if low is None:
-            low = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
-        # The newest sequenced row stays: it carries the stream's head across restarts.
         top = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+        paused = {f"webhook:{i}" for (i,) in cur.execute(
+            "SELECT id FROM webhook_subscriptions WHERE active = ?", (False,)).fetchall()}
+        cursors = [c for n, c in cur.execute(
+            "SELECT name, cursor FROM outbox_consumers").fetchall() if n not in paused]
+        low = min(cursors, default=top)
+        # The newest sequenced row stays: it carries the stream's head across restarts.
         return cur.execute("DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= ? AND seq < ? "
                            "AND created_ts < ?", (low, top, cutoff)).rowcount
     return db.run_raw(work, what="outbox prune")

@@ -108,6 +108,8 @@ class Relay:
     def __post_init__(self) -> None:
         self._tick = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._seen: dict[str, int] = {}  # each consumer's cursor when this relay last looked
+        self._quiet_until: dict[str, float] = {}  # leased elsewhere, or waiting for a retry
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; leases are given back on the way out."""
@@ -196,10 +198,20 @@ class Relay:
     async def _serve(self, consumer: Consumer) -> bool:
         """One pass for one consumer; True when it sent something (look again at once)."""
         p = self.params
+        # An idle pass costs one read, not a lease write: nothing after the cursor we saw.
+        if time.time() < self._quiet_until.get(consumer.name, 0.0):
+            return False
+        if await asyncio.to_thread(outbox.head, self.db) <= self._seen.get(consumer.name, -1):
+            return False
         state = await asyncio.to_thread(outbox.take_lease, self.db, consumer.name, self.owner,
                                         p.lease_seconds)
-        if state is None or state["next_attempt_ts"] > time.time():
+        if state is None:  # another relay delivers it: look again in a while
+            self._quiet_until[consumer.name] = time.time() + p.lease_seconds / 3
             return False
+        if state["next_attempt_ts"] > time.time():  # waiting out a retry
+            self._quiet_until[consumer.name] = state["next_attempt_ts"]
+            return False
+        self._seen[consumer.name] = state["cursor"]
         rows = await asyncio.to_thread(outbox.read_after, self.db, state["cursor"], p.batch)
         if not rows:
             return False
@@ -235,6 +247,7 @@ class Relay:
     async def _advance(self, name: str, cursor: int, sent: int) -> bool:
         ok = await asyncio.to_thread(outbox.advance, self.db, name, self.owner, cursor, sent)
         if ok:
+            self._seen[name] = cursor
             await asyncio.to_thread(outbox.take_lease, self.db, name, self.owner,
                                     self.params.lease_seconds)
         else:
@@ -268,6 +281,7 @@ class Relay:
                  event.seq, attempts, exc, wait)
         await asyncio.to_thread(outbox.fail, self.db, consumer.name, self.owner, attempts,
                                 first_failed, time.time() + wait, str(exc))
+        self._quiet_until[consumer.name] = time.time() + wait
         return False
 
 
