@@ -152,6 +152,7 @@ def redeliver(db: Database, subscription_id: int, dead_letter_id: int,
 
 def status(db: Database) -> dict[str, Any]:
     """Whether the outbox records changes, the stream's head and every consumer's state."""
+    catch_up(db)  # the head includes every change committed before this call
     return {"enabled": outbox.enabled(db), "head": outbox.head(db),
             "oldest": outbox.oldest(db), "pending": outbox.pending(db),
             "consumers": outbox.consumers(db)}

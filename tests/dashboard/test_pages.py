@@ -228,7 +228,7 @@ def test_feed_page_shows_subscriptions_and_dead_letters(page, server: str, db: D
     # A receiver that is not there: every event fails; one dead letter recorded by hand
     # (the relay's own dead-lettering is tested in tests/fulfilment/test_relay.py).
     sub = webhooks.create(db, "http://127.0.0.1:9/nowhere", ["order.*"], None, "dash", None,
-                          from_start=False)
+                          from_start=True)
     db.run_raw(lambda cur: cur.execute(
         "UPDATE outbox_consumers SET lease_owner = 'test', lease_until = 1e12 WHERE name = ?",
         (webhooks.consumer_name(sub["id"]),)))  # keep the service's relay off it
