@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +81,16 @@ def test_bounds_beyond_the_exact_size_are_lagrangian_lower_bounds(
         assert low.value <= exact.value + 1e-6
         assert low.value >= exact.value * (1 - 1e-2)
         assert np.isfinite(low.stock_prices).all()
+
+
+def test_a_benchmark_size_is_written_as_a_file(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from simulations.bench.instances import main
+
+    out = tmp_path / "small.json"
+    main(["small", str(out), "--seed", "4"])
+    inst = load_instance(out)
+    assert inst.name == "bench-small-s4" and len(inst.network) == 5 and len(inst.skus) == 20
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["huge", str(out)])
