@@ -1,12 +1,15 @@
 """Batch kernels for demand quantiles per horizon step and for lead-time demand.
 
 Two predictive distributions, chosen per series:
-  - count series (non-negative integers, i.e. unit sales): negative binomial / Poisson with
-    the point forecast as mean and a dispersion index (variance / mean) measured on the
-    in-sample one-step residuals of the chosen model;
-  - other series: point forecast + empirical quantiles of those residuals.
-Lead-time demand (sum over L steps) uses the same recipe on overlapping L-step sums of the
-residuals, so autocorrelated errors widen the distribution as they should.
+  - count series (non-negative integers, i.e. unit sales): counts around an uncertain
+    level, K | L ~ negative binomial / Poisson (mean L, variance phi L), L = max(0, mu + sd_k
+    Z) with mu the point forecast. phi (variance / mean) comes from the in-sample one-step
+    residuals of the chosen model; sd_k from how much its k-step errors exceed them;
+  - other series: point forecast + empirical quantiles of its k-step residuals.
+k-step errors come from the one-step fitted values without refits wherever the forecast
+is flat (every model but seasonal naive, Holt and Holt-Winters; those keep the one-step
+spread at every step). Lead-time demand (sum over L steps) uses overlapping L-step sums of
+the one-step residuals, so autocorrelated errors widen the distribution as they should.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from forecasting._distributions import count_cdf, count_quantile, sorted_quantile
+from forecasting._distributions import (
+    count_quantile,
+    mixture_interval,
+    mixture_quantiles,
+    sorted_quantile,
+)
 
 
 @njit(cache=True)
@@ -71,32 +79,131 @@ def _dispersion(mse: float, mean_fit: float) -> float:
     return max(mse / mean_fit, 1.0)
 
 
+# Pseudo-count of the dispersion prior: a series with few one-step residuals (demand began
+# a few periods ago; MAPA has no fit until every level saw demand) leans on the index of
+# dispersion of its own history instead of the Poisson, the narrowest count distribution.
+PRIOR_RESIDUALS = 5
+
+
+@njit(cache=True)
+def _count_dispersion(x: np.ndarray, window: int, cnt1: int, mse1: float,
+                      mean_fit: float) -> float:
+    """Dispersion phi of the count noise: residual estimate shrunk toward the data's own."""
+    x = x[max(0, x.size - window):]
+    mean = x.mean()
+    data = max(x.var() / mean, 1.0) if mean > 1e-12 else 1.0
+    w = cnt1 / (cnt1 + PRIOR_RESIDUALS)
+    return w * _dispersion(mse1, mean_fit) + (1.0 - w) * data
+
+
+@njit(cache=True)
+def _horizon_mse(x: np.ndarray, fitted: np.ndarray, window: int, flat: bool,
+                 mse: np.ndarray) -> tuple[int, float]:
+    """Mean squared k-step in-sample errors into mse[k - 1] (k = 1..mse.size).
+
+    The one-step fitted value f[t] is the forecast made at t - 1; a flat forecast (the
+    same value for every step) makes it that origin's forecast of x[t + k - 1] as well, so
+    x[t + k - 1] - f[t] is a genuine k-step error and no refit is needed. Models with a
+    trend or season (flat=False) keep the one-step error at every step. Steps with no
+    pair left (short series) repeat the last one. Returns (one-step count, mean fitted).
+    """
+    n = x.size
+    start = max(0, n - window)
+    while start < n and np.isnan(fitted[start]):
+        start += 1  # the head where the model has no forecast yet
+    cnt1 = 0
+    fsum = 0.0
+    for k in range(mse.size):
+        if k > 0 and not flat:
+            mse[k] = mse[0]
+            continue
+        sq = 0.0
+        cnt = 0
+        for t in range(start, n - k):
+            f = fitted[t]
+            if np.isnan(f):
+                continue
+            e = x[t + k] - f
+            sq += e * e
+            cnt += 1
+            if k == 0:
+                fsum += f
+        if k == 0:
+            cnt1 = cnt
+        mse[k] = sq / cnt if cnt > 0 else (mse[k - 1] if k > 0 else 0.0)
+    return cnt1, (fsum / cnt1 if cnt1 > 0 else 0.0)
+
+
+@njit(cache=True)
+def _level_sd(mse: np.ndarray, sd: np.ndarray) -> None:
+    """sd[k] of the forecast's level at step k + 1: the k-step error beyond the one-step.
+
+    The one-step error is count noise around a known level (phi); what the k-step error
+    adds is the level drifting away from the forecast (shifts, launches, stock-outs),
+    which a wider negative binomial would misplace: its mass piles up at zero and in one
+    long tail, where a level shift moves the whole distribution. Non-decreasing in k.
+    """
+    top = 0.0
+    for k in range(mse.size):
+        top = max(top, mse[k] - mse[0])
+        sd[k] = np.sqrt(top)
+
+
+@njit(cache=True)
+def _step_errors(x: np.ndarray, fitted: np.ndarray, window: int, k: int, flat: bool,
+                 cnt: int, buf: np.ndarray) -> int:
+    """Sorted (k+1)-step in-sample errors x[t + k] - f[t] into buf; returns their count.
+
+    Called for k = 0, 1, ... in turn with the previous count: models with a trend or
+    season keep the one-step errors, and once too few pairs are left (short series) the
+    last step's errors stay.
+    """
+    if k > 0 and not flat:
+        return cnt
+    n = x.size
+    pairs = 0
+    for t in range(max(0, n - window), n - k):
+        pairs += not np.isnan(fitted[t])
+    if k > 0 and pairs < 2:
+        return cnt
+    cnt = 0
+    for t in range(max(0, n - window), n - k):
+        if not np.isnan(fitted[t]):
+            buf[cnt] = x[t + k] - fitted[t]
+            cnt += 1
+    buf[:cnt].sort()
+    return cnt
+
+
 @njit(cache=True, parallel=True)
 def quantile_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: np.ndarray,
-                   levels: np.ndarray, window: int) -> np.ndarray:
+                   flat: np.ndarray, levels: np.ndarray, window: int) -> np.ndarray:
     """Quantiles (n_series, h, n_q) of demand at each horizon step."""
     n_series, h = mean.shape
     nq = levels.size
     out = np.empty((n_series, h, nq))
+    order = np.argsort(levels)
     for s in prange(n_series):
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
         f = fitted[a:b]
+        mse = np.empty(h)
+        cnt1, mean_fit = _horizon_mse(x, f, window, flat[s], mse)
+        if is_count_series(x):
+            phi = _count_dispersion(x, window, cnt1, mse[0], mean_fit)
+            sd = np.empty(h)
+            _level_sd(mse, sd)
+            for k in range(h):
+                mixture_quantiles(mean[s, k], phi, sd[k], levels, order, out[s, k])
+            continue
+        nonneg = x.min() >= 0.0
         buf = np.empty(b - a)
-        cnt, mse, mean_fit = _residual_sums(x, f, window, 1, buf)
-        count = is_count_series(x)
-        phi = _dispersion(mse, mean_fit)
-        nonneg = count or x.min() >= 0.0
+        cnt = 0
         for k in range(h):
-            mu = mean[s, k]
+            cnt = _step_errors(x, f, window, k, flat[s], cnt, buf)
             for j in range(nq):
-                if count:
-                    v = count_quantile(mu, phi * mu, levels[j])
-                else:
-                    v = mu + sorted_quantile(buf, cnt, levels[j])
-                    if nonneg and v < 0.0:
-                        v = 0.0
-                out[s, k, j] = v
+                v = mean[s, k] + sorted_quantile(buf, cnt, levels[j])
+                out[s, k, j] = max(v, 0.0) if nonneg else v
     return out
 
 
@@ -149,24 +256,16 @@ def count_interval(mu: float, var: float, level: float) -> tuple[float, float]:
     """
     if mu <= 0.0:
         return 0.0, 0.0
-    lo = count_quantile(mu, var, 0.5 * (1.0 - level))
-    below = count_cdf(mu, var, lo - 1.0)
-    hi = count_quantile(mu, var, min(below + level, 1.0 - 1e-12))
-    if hi > lo:
-        up = count_cdf(mu, var, hi) - below
-        down = count_cdf(mu, var, hi - 1.0) - below
-        if level - down < up - level:
-            hi -= 1.0
-    return lo, hi
+    return mixture_interval(mu, max(var / mu, 1.0), 0.0, level)
 
 
 @njit(cache=True, parallel=True)
 def interval_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: np.ndarray,
-                   level: float, window: int) -> tuple[np.ndarray, np.ndarray]:
+                   flat: np.ndarray, level: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Prediction intervals (lower, upper), each (n_series, h), of probability `level`.
 
-    Count series: `count_interval` on the same negative binomial / Poisson as the
-    quantiles. Other series: the central residual quantiles (as `quantile_batch`).
+    Count series: `mixture_interval` on the same distribution as the quantiles. Other
+    series: the central k-step residual quantiles (as `quantile_batch`).
     """
     n_series, h = mean.shape
     lower = np.empty((n_series, h))
@@ -175,21 +274,23 @@ def interval_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: 
     for s in prange(n_series):
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
+        f = fitted[a:b]
+        mse = np.empty(h)
+        cnt1, mean_fit = _horizon_mse(x, f, window, flat[s], mse)
+        if is_count_series(x):
+            phi = _count_dispersion(x, window, cnt1, mse[0], mean_fit)
+            sd = np.empty(h)
+            _level_sd(mse, sd)
+            for k in range(h):
+                lower[s, k], upper[s, k] = mixture_interval(mean[s, k], phi, sd[k], level)
+            continue
+        nonneg = x.min() >= 0.0
         buf = np.empty(b - a)
-        cnt, mse, mean_fit = _residual_sums(x, fitted[a:b], window, 1, buf)
-        count = is_count_series(x)
-        phi = _dispersion(mse, mean_fit)
-        nonneg = count or x.min() >= 0.0
+        cnt = 0
         for k in range(h):
-            mu = mean[s, k]
-            if count:
-                lo, hi = count_interval(mu, phi * mu, level)
-            else:
-                lo = mu + sorted_quantile(buf, cnt, a_lo)
-                hi = mu + sorted_quantile(buf, cnt, 1.0 - a_lo)
-                if nonneg:
-                    lo = max(lo, 0.0)
-                    hi = max(hi, 0.0)
-            lower[s, k] = lo
-            upper[s, k] = hi
+            cnt = _step_errors(x, f, window, k, flat[s], cnt, buf)
+            lo = mean[s, k] + sorted_quantile(buf, cnt, a_lo)
+            hi = mean[s, k] + sorted_quantile(buf, cnt, 1.0 - a_lo)
+            lower[s, k] = max(lo, 0.0) if nonneg else lo
+            upper[s, k] = max(hi, 0.0) if nonneg else hi
     return lower, upper

@@ -252,10 +252,21 @@ def _require_fitted(fit: FitResult) -> None:
                          "with_fitted=False (point forecasts only)")
 
 
+# Models whose forecast changes with the step (trend, season): their one-step fitted values
+# are no forecast of later steps, so their k-step errors cannot be read off the fit.
+_STEPPED = tuple(MODEL_IDS[name] for name in ("snaive", "holt", "holt_winters"))
+
+
+def _flat_forecast(fit: FitResult) -> np.ndarray:
+    """Per series: True when every model in its combination forecasts one value for all steps."""
+    return ~np.any(fit.weights[:, list(_STEPPED)] > 0.0, axis=1)
+
+
 def quantiles_from_fit(fit: FitResult, mean: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Quantiles (n_series, h, n_q) around the point forecasts of a fitted batch."""
     _require_fitted(fit)
-    return quantile_batch(fit.y, fit.indptr, fit.fitted, mean, levels, RESIDUAL_WINDOW)
+    return quantile_batch(fit.y, fit.indptr, fit.fitted, mean, _flat_forecast(fit), levels,
+                          RESIDUAL_WINDOW)
 
 
 def forecast_arrays(y: np.ndarray, indptr: np.ndarray, h: int,
@@ -297,14 +308,15 @@ def prediction_interval_from_fit(fit: FitResult, mean: np.ndarray, level: float 
     """Prediction intervals (lower, upper), each (n_series, h), of probability `level`.
 
     For unit sales the probability of [lower, upper] is the nearest the count distribution
-    allows to `level` (`_quantiles.count_interval`), where [q(a), q(1 - a)] would cover
-    nearer 95% than 90% for slow movers.
+    allows to `level` (`_distributions.mixture_interval`), where [q(a), q(1 - a)] would
+    cover nearer 95% than 90% for slow movers; the interval widens with the step as far
+    as the model's in-sample k-step errors exceed its one-step errors.
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"expected level in (0, 1), got {level}")
     _require_fitted(fit)
     return interval_batch(fit.y, fit.indptr, fit.fitted, np.ascontiguousarray(mean, np.float64),
-                          float(level), RESIDUAL_WINDOW)
+                          _flat_forecast(fit), float(level), RESIDUAL_WINDOW)
 
 
 def lead_time_from_fit(fit: FitResult, lead_time: int,

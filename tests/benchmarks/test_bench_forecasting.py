@@ -3,6 +3,9 @@
 pytest-benchmark: `pytest tests/benchmarks/test_bench_forecasting.py --benchmark-only`.
 One-run ratio table and cold-start times: `python tests/benchmarks/test_bench_forecasting.py`.
 Compile time is excluded from the timed calls (kernels are warmed first) and reported apart.
+Before/after in one run: `python tests/benchmarks/test_bench_forecasting.py --against DIR`
+with DIR another checkout (e.g. `git worktree add /tmp/base <commit>`): each tree's code
+runs in its own worker process, statsforecast here, all taking turns every round.
 
 One run, 2026-12-01 (5,000 series x 365 days, h=28, NUMBA_NUM_THREADS=1, statsforecast
 n_jobs=1, best of 5 runs each, the libraries taking turns within each round so both meet
@@ -267,5 +270,98 @@ def main() -> None:
           + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
+# Worker of `compare_trees`: runs in another checkout (cwd and sys.path[0]), times our
+# frame and array paths there on request. Uses only what every version of this file has.
+_WORKER = """
+import gc, os, sys, time
+sys.path.insert(0, os.getcwd())
+import numba
+numba.set_num_threads(1)
+from forecasting import warmup
+from forecasting.core import forecast_arrays
+from forecasting.frame import to_flat
+from tests.benchmarks import test_bench_forecasting as b
+assert os.path.realpath(b.__file__).startswith(os.path.realpath(os.getcwd()))
+warmup()
+frames = b.id_variants(b.intermittent_panel())
+y, indptr, _, _ = to_flat(frames["str/row"])
+for m in ("croston", "sba", "tsb", "ses", "auto"):
+    b.ours(frames["str/row"].head(200 * b.N_DAYS), m)
+print("ready", flush=True)
+def t(fn):
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+for line in sys.stdin:
+    m, kind = line.split()
+    tf = t(lambda: b.ours(frames[kind], m))
+    ta = t(lambda: forecast_arrays(y, indptr, b.H, m, quantiles=(), params=b.OUR_PARAMS.get(m)))
+    print(tf, ta, flush=True)
+"""
+
+
+def compare_trees(other: str, rounds: int) -> None:
+    """Ratios to statsforecast of `other`'s code and this tree's, measured in one run.
+
+    Per round and cell: statsforecast in this process, then each tree's worker (the order
+    alternating between rounds); best of the rounds per cell. The auto cell times
+    statsforecast on N_SERIES_AUTO_SF series and scales its time to N_SERIES.
+    """
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    trees = {"before": str(Path(other).resolve()), "after": str(REPO)}
+    workers = {}
+    for name, root in trees.items():
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER], cwd=root, env=env, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"worker in {root} did not start")
+        workers[name] = proc
+    load_start = os.getloadavg()
+    frames = id_variants(intermittent_panel())
+    cells = [(m, k) for m in ("croston", "sba", "tsb", "ses") for k in frames]
+    cells.append(("auto", "str/row"))
+    for model in ("croston", "sba", "tsb", "ses", "auto"):
+        theirs(frames["str/row"].head(20 * N_DAYS), model)  # one-off set-up, not timed
+    best: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in range(rounds):
+        order = ("before", "after") if r % 2 == 0 else ("after", "before")
+        for model, kind in cells:
+            n_sf = N_SERIES_AUTO_SF if model == "auto" else N_SERIES
+            frame = frames[kind].head(n_sf * N_DAYS)
+            cell = best.setdefault((model, kind), {"sf": [np.inf], "before": [np.inf] * 2,
+                                                   "after": [np.inf] * 2})
+            cell["sf"][0] = min(cell["sf"][0],
+                                _time(lambda f=frame, m=model: theirs(f, m)) * N_SERIES / n_sf)
+            for name in order:
+                workers[name].stdin.write(f"{model} {kind}\n")
+                workers[name].stdin.flush()
+                got = [float(v) for v in workers[name].stdout.readline().split()]
+                cell[name] = [min(a, b) for a, b in zip(cell[name], got, strict=True)]
+        print(f"round {r + 1}/{rounds} done", flush=True)
+    for proc in workers.values():
+        proc.stdin.close()
+        proc.wait()
+    print(f"{N_SERIES} series x {N_DAYS} days, h={H}, one core, best of {rounds} rounds; "
+          f"before = {trees['before']}, after = {trees['after']}; ratio = statsforecast "
+          f"time / ours (frame), arrays = the same for our array tier; auto against "
+          f"CrostonOptimized + AutoETS timed on {N_SERIES_AUTO_SF} series, scaled")
+    print(f"{'model':8s} {'unique_id':10s} {'sf s/s':>8s} {'before s/s':>11s} "
+          f"{'after s/s':>10s} {'ratio before':>12s} {'after':>6s} {'arrays before':>13s} "
+          f"{'after':>6s}")
+    for (model, kind), c in best.items():
+        sf, (fb, ab), (fa, aa) = c["sf"][0], c["before"], c["after"]
+        print(f"{model:8s} {kind:10s} {N_SERIES / sf:8,.0f} {N_SERIES / fb:11,.0f} "
+              f"{N_SERIES / fa:10,.0f} {sf / fb:11.1f}x {sf / fa:5.1f}x {sf / ab:12.1f}x "
+              f"{sf / aa:5.1f}x")
+    print("load average (1, 5, 15 min) at the start: "
+          + ", ".join(f"{v:.2f}" for v in load_start) + "; at the end: "
+          + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--against":
+        numba.set_num_threads(1)
+        compare_trees(sys.argv[2], int(os.environ.get("BENCH_ROUNDS", "5")))
+    else:
+        main()
