@@ -127,3 +127,25 @@ def test_service_pricing_swaps_in_the_transport_table(db: Database) -> None:
         assert np.isfinite(table.values).all()
     finally:
         pricing.stop()
+
+
+def test_walk_in_sums_are_kept_until_a_new_forecast_run(db: Database) -> None:
+    network = _network(db)
+    with db.read_session() as s:
+        first = demand_inputs(s, network, PricingParams(), now=NOW)
+    with db.transaction() as s:  # a new run replaces the forecasts (data.forecast_store)
+        s.query(Forecast).delete()
+        run = ForecastRun(model="test", horizon=7, series=1, seconds=0.0,
+                          history_end=NOW.date())
+        s.add(run)
+        s.flush()
+        node = s.query(Node.id).filter(Node.code == "ST-0001").scalar()
+        sku = s.query(Sku.id).filter(Sku.code == "SKU-B").scalar()
+        s.add_all([Forecast(node_id=node, sku_id=sku, day=NOW.date() + dt.timedelta(days=k),
+                            run_id=run.id, model="test", mean=0.5, p05=0, p50=0.5, p90=0.5,
+                            p95=0.5) for k in range(7)])
+    with db.read_session() as s:
+        second = demand_inputs(s, network, PricingParams(), now=NOW)
+    assert first["walkins"].qty.tolist() == pytest.approx([14.0])
+    assert second["walkins"].qty.tolist() == pytest.approx([3.5])
+    assert second["walkins"].sku.tolist() == [second["skus"].index("SKU-B")]
