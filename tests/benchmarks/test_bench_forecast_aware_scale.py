@@ -300,8 +300,8 @@ def main() -> None:
         mine = [r for r in rows if r["size"] == size and r["seed"] == ("-" if own is None
                                                                         else own)]
         problems = check(mine)
-        print(f"{size} seed {own if own is not None else '-'}: "
-              + ("acceptance holds" if not problems else "; ".join(problems)))
+        print("; ".join(problems) if problems else
+              f"{size} seed {own if own is not None else '-'}: acceptance holds")
     if args.service:
         d = service_network()
         for _ in range(2):
