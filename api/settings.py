@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         default=[5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1,
         description="Waits before each retry of a refused webhook (JSON list); after the "
         "last the event is dead-lettered. Default: about 28 hours.")
+    webhook_parallel: int = Field(
+        default=16, ge=1, le=256, description="Positions and orders whose events are sent to "
+        "one webhook at once (each one's events in order); 1: one request at a time, the "
+        "whole stream in sequence order.")
     events_keep_days: float = Field(
         default=7, gt=0, description="Days delivered events stay readable (SSE resume, "
         "GET /v1/events).")
@@ -90,7 +94,8 @@ def relay_params(settings: Settings):  # type: ignore[no-untyped-def]
                        lease_seconds=max(settings.relay_lease_seconds,
                                          2 * settings.webhook_timeout_seconds),
                        backoff=tuple(settings.webhook_backoff_seconds),
-                       keep_seconds=settings.events_keep_days * 86400)
+                       keep_seconds=settings.events_keep_days * 86400,
+                       parallel=settings.webhook_parallel)
 
 
 def get_settings() -> Settings:

@@ -62,12 +62,17 @@ class RelayParams:
     prune_every_seconds: float = 3600.0
     keep_seconds: float = 7 * 86400.0
     webhooks: bool = True
+    # Partitions (positions, orders) sent at once per consumer; each partition's events go
+    # in order. 1: the whole stream strictly in sequence order, one request at a time.
+    parallel: int = 16
 
     def __post_init__(self) -> None:
         for name in ("poll_seconds", "lease_seconds", "timeout_seconds", "refresh_seconds",
                      "prune_every_seconds", "keep_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"expected {name} > 0, got {getattr(self, name)}")
+        if self.parallel < 1:
+            raise ValueError(f"expected parallel >= 1, got {self.parallel}")
         if self.batch < 1:
             raise ValueError(f"expected batch >= 1, got {self.batch}")
         if not self.backoff or min(self.backoff) < 0:
@@ -217,21 +222,23 @@ class Relay:
             return False
         cursor, start, sent = state["cursor"], state["cursor"], 0
         renew = time.monotonic() + p.lease_seconds / 3
-        for row in rows:
-            event = from_row(row)
-            if consumer.wants(event):
-                try:
-                    await consumer.deliver(event)
-                except DeliveryFailed as exc:
-                    if not await self._failed(consumer, state, event, cursor, start, sent, exc):
-                        return sent > 0
-                    cursor, start, sent = event.seq, event.seq, 0
-                    state = {**state, "attempts": 0, "first_failed_ts": None}
-                    continue
-                sent += 1
-                self.stats.delivered += 1
-                self._count("delivered", consumer.name)
-            cursor = event.seq
+        events = [from_row(r) for r in rows]
+        # A broker keeps the stream in order (its own consumers read it so); webhooks fan out.
+        parallel = getattr(consumer, "parallel", None) or (
+            p.parallel if getattr(consumer, "subscription_id", None) is not None else 1)
+        width = 1 if parallel == 1 else 4 * parallel
+        for lo in range(0, len(events), width):
+            window = events[lo:lo + width]
+            done, failure = await self._window(consumer, window)
+            if failure is not None:
+                event, exc = failure
+                cursor = max(cursor, event.seq - 1)
+                sent += sum(1 for e in done if e.seq < event.seq)
+                if await self._failed(consumer, state, event, cursor, start, sent, exc):
+                    return True  # dead-lettered: the next pass goes on after it
+                return sent > 0
+            sent += len(done)
+            cursor = window[-1].seq
             if time.monotonic() > renew:  # long pass: keep the lease, save the progress
                 if not await self._advance(consumer.name, cursor, sent):
                     return False
@@ -239,6 +246,39 @@ class Relay:
                 renew = time.monotonic() + p.lease_seconds / 3
         await self._advance(consumer.name, cursor, sent)
         return True
+
+    async def _window(self, consumer: Consumer, window: list[Event]
+                      ) -> tuple[list[Event], tuple[Event, Exception] | None]:
+        """Send a window's wanted events: each partition in order, partitions at once.
+        (delivered events, the earliest failure or None); a partition stops at its first
+        failure, so nothing of it is sent out of order."""
+        lanes: dict[str, list[Event]] = {}
+        for e in window:
+            if consumer.wants(e):
+                lanes.setdefault(e.partition, []).append(e)
+        done: list[Event] = []
+        failures: list[tuple[Event, Exception]] = []
+
+        async def lane(items: list[Event]) -> None:
+            for e in items:
+                try:
+                    await consumer.deliver(e)
+                except DeliveryFailed as exc:
+                    failures.append((e, exc))
+                    return
+                done.append(e)
+                self.stats.delivered += 1
+                self._count("delivered", consumer.name)
+
+        if len(window) == 1 or len(lanes) == 1:
+            for items in lanes.values():
+                await lane(items)
+                if failures:
+                    break
+        else:
+            await asyncio.gather(*(lane(items) for items in lanes.values()))
+        first = min(failures, key=lambda f: f[0].seq) if failures else None
+        return done, first
 
     def _count(self, outcome: str, name: str) -> None:
         if self.on_outcome is not None:

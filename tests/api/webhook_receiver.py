@@ -38,6 +38,17 @@ class Received:
             out.append(json.loads(body))
         return out
 
+    def in_order(self) -> list[dict[str, Any]]:
+        """The unique events sorted by sequence, after checking that each partition's
+        (position's, order's) events first arrived in sequence order."""
+        events = self.unique()
+        last: dict[str, int] = {}
+        for e in events:
+            seq = int(e["id"])
+            assert seq > last.get(e["partitionkey"], 0), f"{e['partitionkey']} out of order"
+            last[e["partitionkey"]] = seq
+        return sorted(events, key=lambda e: int(e["id"]))
+
     def verify(self, secret: str) -> int:
         """Check every signature; how many were checked."""
         wh = Webhook(secret)
@@ -57,7 +68,13 @@ def receiver() -> Iterator[tuple[str, Received]]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            size = int(self.headers.get("content-length", 0))
+            try:
+                body = self.rfile.read(size)
+            except OSError:
+                return  # the sender died mid-request (a killed relay): nothing arrived
+            if len(body) < size:
+                return
             if rec.failing:
                 with rec.lock:
                     rec.refused += 1

@@ -73,8 +73,9 @@ def in_background(relays: list[Relay]) -> tuple[threading.Thread, Callable[[], N
 
 
 def check_complete(db: Database, rec: Received) -> None:
-    """Every event of the stream once (after removing same-id redeliveries), in order."""
-    events = rec.unique()
+    """Every event of the stream once (after removing same-id redeliveries), each item's
+    events in order."""
+    events = rec.in_order()
     assert [int(e["id"]) for e in events] == [e.seq for e in stream(db)]
     from tests.api.test_webhooks import _as_event
     assert rebuild([_as_event(e) for e in events]) == db_state(db)
@@ -93,7 +94,8 @@ def test_refused_events_are_retried_then_dead_lettered_then_redelivered(
         head = outbox.head(database)
         assert sorted(d["seq"] for d in letters) == list(range(1, head + 1))
         assert all(d["attempts"] == len(FAST.backoff) + 1 for d in letters)
-        assert rec.refused == head * (len(FAST.backoff) + 1)
+        # Each event was tried on the whole schedule (positions in parallel: at least that).
+        assert rec.refused >= head * (len(FAST.backoff) + 1)
         assert feed.get_subscription(database, sub["id"])["delivery"]["dead_letters"] == head
         rec.failing = False
         out = feed.redeliver(database, sub["id"], letters[0]["id"])
@@ -111,7 +113,7 @@ def test_two_relays_deliver_each_event_once_in_order(database: Database) -> None
         churn(database, 120)
         until(lambda: caught_up(database, sub["id"]))
         stop()
-        got = [int(e["id"]) for e in rec.unique()]
+        got = [int(e["id"]) for e in rec.in_order()]
         want = [e.seq for e in stream(database)
                 if e.type.startswith("availability.") and e.node in (None, "ST-0001")]
         assert got == want
