@@ -55,6 +55,17 @@ ratio 115.9x -> 101.5x, arrays 113.4x -> 102.7x; the single-model kernels are un
 (their cells moved within the run-to-run noise above, e.g. str/series Croston 19.8x ->
 12.4x, TSB 21.3x -> 23.8x, SES 18.3x -> 17.4x). Cold start 47.9 s -> 63.8 s (empty cache;
 one more kernel), warm 1.36 s -> 2.22 s. Accuracy: tests/benchmarks/test_bench_forecast_accuracy.py.
+
+Issue 16 before/after in one run (2026-12-05, `BENCH_ROUNDS=5 python
+tests/benchmarks/test_bench_forecasting.py --against DIR`, DIR a worktree of 6f02677^; both
+trees' workers and statsforecast taking turns; load 0.6-3.8), ratio to statsforecast
+before -> after, frame: croston 10.6 -> 10.8x (str/row), 18.5 -> 18.1x (str/series), 15.4
+-> 15.3x (category); sba 10.9 -> 10.9x, 18.0 -> 18.8x, 15.6 -> 15.8x; tsb 9.1 -> 9.3x, 14.3
+-> 14.7x, 11.0 -> 11.5x; ses 12.4 -> 12.5x, 17.9 -> 18.3x, 16.1 -> 16.0x; auto 42.6 ->
+104.8x (916 -> 2,255 series/s; arrays 43.4 -> 104.8x). The 115.9x -> 101.5x above came from
+two runs apart, each timing statsforecast's AutoETS once. A 3-round run the same evening
+(load 1-3) gave auto 43.9 -> 106.5x and single-model cells scattered by up to 1.6x either
+way; the kernels alone, ten alternating rounds of five calls: new/old 0.985-1.017.
 """
 
 from __future__ import annotations
