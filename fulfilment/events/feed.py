@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,11 +144,22 @@ def redeliver(db: Database, subscription_id: int, dead_letter_id: int,
         async with httpx.AsyncClient() as client:
             await send(client, sub["url"], sub["secret"], from_row(rows[0]), timeout)
     try:
-        asyncio.run(go())
+        _run_sync(go())
     except DeliveryFailed as exc:
         return {"delivered": False, "error": str(exc)}
     subs.mark_redelivered(db, dead_letter_id)
     return {"delivered": True, "error": None}
+
+
+def _run_sync(coro):  # type: ignore[no-untyped-def]
+    """Run a coroutine to its end from sync code, on a thread of its own when this thread
+    already runs an event loop (asyncio.run refuses there)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def status(db: Database) -> dict[str, Any]:

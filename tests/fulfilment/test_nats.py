@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -47,10 +48,17 @@ async def _reachable(url: str) -> str | None:
     return None
 
 
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    """asyncio.run on a thread of its own: the dashboard tests' Playwright (sync API) keeps
+    an event loop running on the main thread for the rest of the session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 @pytest.fixture(scope="session")
 def nats_url() -> str:
     """The NATS server's URL (skipped if unreachable, failed in CI)."""
-    error = asyncio.run(_reachable(NATS_URL))
+    error = _run(_reachable(NATS_URL))
     if error is not None:
         _missing_service(f"NATS at {NATS_URL} is unreachable: {error}")
     return NATS_URL
@@ -69,7 +77,7 @@ def streams(nats_url: str) -> Iterator[list[str]]:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(name)
         await nc.close()
-    asyncio.run(drop())
+    _run(drop())
 
 
 async def until(cond: Callable[[], Any], seconds: float = 30) -> None:
@@ -152,7 +160,7 @@ def test_relay_publishes_exactly_the_outbox_stream(database: Database, nats_url:
             await publisher.close()
         return await read_stream(nats_url, stream, f"{prefix}.>")
 
-    got = asyncio.run(main())
+    got = _run(main())
     expected = [from_row(r) for r in outbox.read_after(database, 0, 10_000)]
     assert len(expected) > 10
     assert got == [(f"{prefix}.{e.type}", str(e.seq), "application/cloudevents+json", e.json())
@@ -184,14 +192,14 @@ def test_a_resent_sequence_is_stored_once(nats_url: str, streams: list[str]) -> 
         finally:
             await publisher.close()
 
-    assert asyncio.run(main()) == 2
+    assert _run(main()) == 2
 
 
 def test_an_unreachable_server_is_a_failed_delivery() -> None:
     publisher = NatsPublisher("nats://127.0.0.1:1", timeout=1.0)  # nothing listens on port 1
     event = Event(1, "order.allocated", None, "order/o-1", 0.0, {"id": "1"})
     with pytest.raises(DeliveryFailed):
-        asyncio.run(publisher.deliver(event))
+        _run(publisher.deliver(event))
 
 
 # ---------------------------------------------------------------- feed consumer
@@ -261,7 +269,7 @@ def test_feed_applies_once_and_terminates_invalid_messages(
         await js.publish(f"{subject}.ST-0001", receipt.encode())
         await until(lambda: stats.applied == 3 and stats.rejected == 4)
 
-    stats = asyncio.run(_feed(database, nats_url, f"T_FEED_{tag}", tag, script))
+    stats = _run(_feed(database, nats_url, f"T_FEED_{tag}", tag, script))
     assert on_hand(database) == 12
     assert (stats.applied, stats.rejected, stats.events, stats.duplicates) == (3, 4, 2, 1)
     assert stats.retried == 1  # the oversell waited once for a receipt, then was given up
@@ -286,6 +294,6 @@ def test_feed_retries_when_the_database_fails(database: Database, nats_url: str,
         await js.publish(f"{subject}.ST-0001", _sale("pos-1", 4))
         await until(lambda: stats.applied == 1)
 
-    stats = asyncio.run(_feed(database, nats_url, f"T_FEED_{tag}", tag, script))
+    stats = _run(_feed(database, nats_url, f"T_FEED_{tag}", tag, script))
     assert (stats.applied, stats.retried, stats.rejected, len(calls)) == (1, 1, 0, 2)
     assert on_hand(database) == 6
