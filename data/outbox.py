@@ -157,14 +157,17 @@ def take_lease(db: Database, name: str, owner: str, seconds: float) -> dict[str,
     return db.run_raw(work, what="outbox lease")
 
 
-def advance(db: Database, name: str, owner: str, cursor: int, delivered: int) -> bool:
-    """Move the consumer's cursor (and clear its retry state) if `owner` still holds it."""
+def advance(db: Database, name: str, owner: str, cursor: int, delivered: int,
+            lease_seconds: float) -> bool:
+    """Move the consumer's cursor (clearing its retry state, renewing the lease) if `owner`
+    still holds it."""
     def work(cur: RawCursor) -> bool:
         return cur.execute(
             "UPDATE outbox_consumers SET cursor = ?, attempts = 0, first_failed_ts = NULL, "
-            "next_attempt_ts = 0, last_error = NULL, delivered = delivered + ? "
-            "WHERE name = ? AND lease_owner = ? AND cursor <= ?",
-            (cursor, delivered, name, owner, cursor)).rowcount == 1
+            "next_attempt_ts = 0, last_error = NULL, delivered = delivered + ?, "
+            "lease_until = ? WHERE name = ? AND lease_owner = ? AND cursor <= ?",
+            (cursor, delivered, time.time() + lease_seconds, name, owner, cursor)
+        ).rowcount == 1
     return db.run_raw(work, what="outbox cursor")
 
 

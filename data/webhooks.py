@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from typing import Any
 
@@ -24,7 +25,6 @@ def new_secret() -> str:
 
 
 def _load(value: Any) -> Any:
-    import json
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -39,7 +39,6 @@ def _row(r: tuple[Any, ...]) -> dict[str, Any]:
 def create(db: Database, url: str, event_types: list[str], nodes: list[str] | None,
            description: str | None, secret: str | None, from_start: bool) -> dict[str, Any]:
     """A new subscription, delivering from the stream's head (or its start); with secret."""
-    import json
     secret = secret or new_secret()
 
     def work(cur: RawCursor) -> int:
@@ -95,10 +94,11 @@ def listing(db: Database) -> list[dict[str, Any]]:
     return out
 
 
-def active(db: Database) -> list[dict[str, Any]]:
-    """Active subscriptions with their secrets (for the relay)."""
+def active(db: Database, subscription_id: int | None = None) -> list[dict[str, Any]]:
+    """Active subscriptions (or the one asked for, if active) with their secrets."""
+    where, params = ("AND id = ? ", (True, subscription_id)) if subscription_id else ("", (True,))
     rows = db.read_rows(f"SELECT {', '.join(COLUMNS)}, secret FROM webhook_subscriptions "
-                        "WHERE active = ? ORDER BY id", (True,))
+                        f"WHERE active = ? {where}ORDER BY id", params)
     out = []
     for r in rows:
         d = _row(r[:-1])
@@ -144,11 +144,14 @@ def dead_letter(db: Database, subscription_id: int, owner: str, seq: int, attemp
     return db.run_raw(work, what="webhook dead letter")
 
 
-def dead_letters(db: Database, subscription_id: int | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
-    """Dead letters, newest first (of one subscription or all)."""
+def dead_letters(db: Database, subscription_id: int | None = None, limit: int = 100,
+                 letter_id: int | None = None) -> list[dict[str, Any]]:
+    """Dead letters, newest first (of one subscription or all; or the one letter asked for)."""
     where = "" if subscription_id is None else "WHERE subscription_id = ? "
     params: tuple[Any, ...] = () if subscription_id is None else (subscription_id,)
+    if letter_id is not None:
+        where += ("AND " if where else "WHERE ") + "id = ? "
+        params += (letter_id,)
     rows = db.read_rows("SELECT id, subscription_id, seq, attempts, last_error, dead_at, "
                         f"redelivered_at FROM webhook_dead_letters {where}ORDER BY id DESC "
                         "LIMIT ?", (*params, limit))

@@ -175,6 +175,20 @@ def _step_errors(x: np.ndarray, fitted: np.ndarray, window: int, k: int, flat: b
     return cnt
 
 
+@njit(cache=True)
+def _count_spread(x: np.ndarray, f: np.ndarray, window: int, flat: bool,
+                  h: int) -> tuple[bool, float, np.ndarray]:
+    """A count series' dispersion and level sd per step: (True, phi, sd); else (False, ...)."""
+    sd = np.empty(h)
+    if not is_count_series(x):
+        return False, 0.0, sd
+    mse = np.empty(h)
+    cnt1, mean_fit = _horizon_mse(x, f, window, flat, mse)
+    phi = _count_dispersion(x, window, cnt1, mse[0], mean_fit)
+    _level_sd(mse, sd)
+    return True, phi, sd
+
+
 @njit(cache=True, parallel=True)
 def quantile_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: np.ndarray,
                    flat: np.ndarray, levels: np.ndarray, window: int) -> np.ndarray:
@@ -187,12 +201,8 @@ def quantile_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: 
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
         f = fitted[a:b]
-        mse = np.empty(h)
-        cnt1, mean_fit = _horizon_mse(x, f, window, flat[s], mse)
-        if is_count_series(x):
-            phi = _count_dispersion(x, window, cnt1, mse[0], mean_fit)
-            sd = np.empty(h)
-            _level_sd(mse, sd)
+        count, phi, sd = _count_spread(x, f, window, flat[s], h)
+        if count:
             for k in range(h):
                 mixture_quantiles(mean[s, k], phi, sd[k], levels, order, out[s, k])
             continue
@@ -275,12 +285,8 @@ def interval_batch(y: np.ndarray, indptr: np.ndarray, fitted: np.ndarray, mean: 
         a, b = indptr[s], indptr[s + 1]
         x = y[a:b]
         f = fitted[a:b]
-        mse = np.empty(h)
-        cnt1, mean_fit = _horizon_mse(x, f, window, flat[s], mse)
-        if is_count_series(x):
-            phi = _count_dispersion(x, window, cnt1, mse[0], mean_fit)
-            sd = np.empty(h)
-            _level_sd(mse, sd)
+        count, phi, sd = _count_spread(x, f, window, flat[s], h)
+        if count:
             for k in range(h):
                 lower[s, k], upper[s, k] = mixture_interval(mean[s, k], phi, sd[k], level)
             continue

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -22,6 +25,20 @@ def _db():  # type: ignore[no-untyped-def]
     from data.db import Database
 
     return Database.from_url(get_settings().database_url)
+
+
+@contextmanager
+def _opened() -> Iterator[Any]:
+    """The configured database for one command; a domain error is a usage error."""
+    from allocation.errors import DomainError
+
+    db = _db()
+    try:
+        yield db
+    except DomainError as exc:
+        raise typer.BadParameter(exc.detail) from exc
+    finally:
+        db.dispose()
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -105,18 +122,12 @@ def webhooks_add(
     oldest: bool = typer.Option(False, help="Start from the oldest event kept, not now."),
 ) -> None:
     """Subscribe a URL; prints the signing secret once."""
-    from allocation.errors import DomainError
     from fulfilment.events import feed
 
-    db = _db()
-    try:
+    with _opened() as db:
         out = feed.create_subscription(db, {
             "url": url, "event_types": event_type, "nodes": node or None,
             "description": description, "start": "oldest" if oldest else "now"})
-    except DomainError as exc:
-        raise typer.BadParameter(exc.detail) from exc
-    finally:
-        db.dispose()
     typer.echo(f"subscription {out['id']} -> {out['url']} {out['event_types']}; "
                "signing secret (shown once):", err=True)
     typer.echo(out["secret"])
@@ -127,8 +138,7 @@ def webhooks_list() -> None:
     """Subscriptions with their cursor, retry state and dead letters."""
     from data import webhooks as subs
 
-    db = _db()
-    try:
+    with _opened() as db:
         for s in subs.listing(db):
             d = s["delivery"]
             state = "active" if s["active"] else "paused"
@@ -136,21 +146,13 @@ def webhooks_list() -> None:
                        f"{state}  cursor={d['cursor']} delivered={d['delivered']} "
                        f"attempts={d['attempts']} dead={d['dead_letters']}"
                        + (f"  last error: {d['last_error']}" if d["last_error"] else ""))
-    finally:
-        db.dispose()
 
 
 def _set(subscription_id: int, active: bool) -> None:
-    from allocation.errors import DomainError
     from fulfilment.events import feed
 
-    db = _db()
-    try:
+    with _opened() as db:
         feed.set_active(db, subscription_id, active)
-    except DomainError as exc:
-        raise typer.BadParameter(exc.detail) from exc
-    finally:
-        db.dispose()
 
 
 @webhooks_app.command("pause")
@@ -168,16 +170,10 @@ def webhooks_resume(subscription_id: int) -> None:
 @webhooks_app.command("remove")
 def webhooks_remove(subscription_id: int) -> None:
     """Delete a subscription with its cursor and dead letters."""
-    from allocation.errors import DomainError
     from fulfilment.events import feed
 
-    db = _db()
-    try:
+    with _opened() as db:
         feed.delete_subscription(db, subscription_id)
-    except DomainError as exc:
-        raise typer.BadParameter(exc.detail) from exc
-    finally:
-        db.dispose()
 
 
 @webhooks_app.command("dead-letters")
@@ -185,27 +181,18 @@ def webhooks_dead_letters(subscription_id: int | None = typer.Argument(None)) ->
     """Events never accepted within the retry window (of one subscription or all)."""
     from data import webhooks as subs
 
-    db = _db()
-    try:
+    with _opened() as db:
         for d in subs.dead_letters(db, subscription_id, 1000):
             typer.echo(json.dumps(d, default=str))
-    finally:
-        db.dispose()
 
 
 @webhooks_app.command("redeliver")
 def webhooks_redeliver(subscription_id: int, dead_letter_id: int) -> None:
     """Send a dead letter again now (same webhook-id)."""
-    from allocation.errors import DomainError
     from fulfilment.events import feed
 
-    db = _db()
-    try:
+    with _opened() as db:
         out = feed.redeliver(db, subscription_id, dead_letter_id)
-    except DomainError as exc:
-        raise typer.BadParameter(exc.detail) from exc
-    finally:
-        db.dispose()
     typer.echo(json.dumps(out))
     if not out["delivered"]:
         raise typer.Exit(1)
@@ -216,11 +203,8 @@ def outbox_status() -> None:
     """Whether changes are recorded, the stream's head and each consumer's cursor."""
     from fulfilment.events import feed
 
-    db = _db()
-    try:
+    with _opened() as db:
         typer.echo(json.dumps(feed.status(db), indent=2, default=str))
-    finally:
-        db.dispose()
 
 
 @outbox_app.command("off")
@@ -228,11 +212,8 @@ def outbox_off() -> None:
     """Stop recording changes (bulk loads); consumers hear nothing of them."""
     from data import outbox
 
-    db = _db()
-    try:
+    with _opened() as db:
         outbox.disable(db)
-    finally:
-        db.dispose()
 
 
 @outbox_app.command("on")
@@ -240,11 +221,8 @@ def outbox_on() -> None:
     """Record changes again; the stream restarts with a snapshot of every position."""
     from data import outbox
 
-    db = _db()
-    try:
+    with _opened() as db:
         outbox.enable(db)
-    finally:
-        db.dispose()
 
 
 @outbox_app.command("prune")
@@ -252,8 +230,5 @@ def outbox_prune(keep_days: float = typer.Option(7.0, min=0)) -> None:
     """Delete events every consumer has passed and older than --keep-days."""
     from data import outbox
 
-    db = _db()
-    try:
+    with _opened() as db:
         typer.echo(f"pruned {outbox.prune(db, keep_days * 86400)} events")
-    finally:
-        db.dispose()

@@ -130,14 +130,14 @@ def dead_letters(db: Database, subscription_id: int | None, limit: int) -> list[
 def redeliver(db: Database, subscription_id: int, dead_letter_id: int,
               timeout: float = 10.0) -> dict[str, Any]:
     """Send one dead letter again now (same webhook-id); 'delivered' or the error."""
-    sub = next((s for s in subs.active(db) if s["id"] == subscription_id), None)
-    letter = next((d for d in subs.dead_letters(db, subscription_id, 10_000)
-                   if d["id"] == dead_letter_id), None)
-    if sub is None or letter is None:
+    found = subs.active(db, subscription_id)
+    letters = subs.dead_letters(db, subscription_id, 1, letter_id=dead_letter_id)
+    if not found or not letters:
         raise NotFound(f"no dead letter {dead_letter_id} of active subscription "
                        f"{subscription_id}")
+    sub, letter = found[0], letters[0]
     rows = outbox.read_after(db, int(letter["seq"]) - 1, 1)
-    if not rows:
+    if not rows or int(rows[0][0]) != int(letter["seq"]):
         raise Gone(f"event {letter['seq']} was pruned")
 
     async def go() -> None:

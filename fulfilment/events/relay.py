@@ -285,11 +285,10 @@ class Relay:
             self.on_outcome(outcome, name)
 
     async def _advance(self, name: str, cursor: int, sent: int) -> bool:
-        ok = await asyncio.to_thread(outbox.advance, self.db, name, self.owner, cursor, sent)
+        ok = await asyncio.to_thread(outbox.advance, self.db, name, self.owner, cursor, sent,
+                                     self.params.lease_seconds)
         if ok:
             self._seen[name] = cursor
-            await asyncio.to_thread(outbox.take_lease, self.db, name, self.owner,
-                                    self.params.lease_seconds)
         else:
             log.warning("relay: lost the lease of %s; another relay delivers it", name)
         return ok

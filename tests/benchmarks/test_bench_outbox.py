@@ -32,11 +32,16 @@ import pytest
 
 from data import outbox
 from data.db import Database
-from data.migrate import upgrade
 from tests.api.webhook_receiver import receiver
 from tests.benchmarks.loadgen import LoadResult, ServerLog, open_loop, pooled, running_server
 from tests.benchmarks.test_bench_allocation_api import order_maker
-from tests.benchmarks.test_bench_service_load import SKUS, Restock, _seed, _tx_zips
+from tests.benchmarks.test_bench_service_load import (  # noqa: F401  (a fixture)
+    SKUS,
+    Restock,
+    _seed,
+    _tx_zips,
+    demo_sqlite_url,
+)
 
 RATE = 300
 SECONDS = 8
@@ -149,24 +154,13 @@ def cost(url: str, workers: int, label: str) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def demo_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The default TX demo network in a SQLite file."""
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('outbox')) / 'demo.db'}"
-    upgrade(url)
-    db = Database.from_url(url)
-    _seed(db)
-    db.dispose()
-    return url
-
-
 def _report(benchmark: Any, lines: list[str]) -> None:
     for i, line in enumerate(lines):
         print(line)
         benchmark.extra_info[str(i)] = line
 
 
-def test_outbox_sqlite_one_worker(benchmark: Any, demo_sqlite_url: str) -> None:
+def test_outbox_sqlite_one_worker(benchmark: Any, demo_sqlite_url: str) -> None:  # noqa: F811
     """SQLite, one worker: latency, then the outbox's cost."""
     lines: list[str] = []
     benchmark.pedantic(lambda: lines.extend(
